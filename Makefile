@@ -1,0 +1,35 @@
+# Two commands: `make run` (set up + run the supervised baseline on the embedded digits data) and
+# `make test` (set up + run the test suite). Both create .venv on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PIPELINE ?= supervised
+export KEDRO_DISABLE_TELEMETRY := 1
+export DO_NOT_TRACK := 1
+export TF_CPP_MIN_LOG_LEVEL := 2
+export MPLBACKEND := Agg
+
+.PHONY: setup run test test-all ui clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $@
+
+setup: $(BIN)/.installed
+
+run: setup
+	$(BIN)/kedro run --pipelines=$(PIPELINE)
+
+test: setup
+	$(BIN)/python -m pytest -q tests
+
+test-all: setup
+	$(BIN)/python -m pytest -q --runslow tests
+
+ui: setup
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db
+
+clean:
+	rm -rf data/0*/**/!(.gitkeep) mlflow.db

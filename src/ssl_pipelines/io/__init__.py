@@ -1,0 +1,6 @@
+"""Kedro datasets of this project (used from ``conf/base/catalog.yml``)."""
+
+from ssl_pipelines.io.keras_model_dataset import KerasModelDataset
+from ssl_pipelines.io.npz_dataset import NpzDataset
+
+__all__ = ["KerasModelDataset", "NpzDataset"]

@@ -1,0 +1,124 @@
+"""The base every method model derives from.
+
+``SSLModel`` wraps a classifier backbone (inputs -> logits). ``call(x)`` returns class logits, so
+evaluation, ``predict`` and the saved ``.keras`` file work the same for every method. A method
+implements :meth:`SSLModel.compute_losses` (a dict of scalar loss terms, ``"loss"`` the total, all
+composed from :mod:`ssl_pipelines.losses`); the base ``train_step`` differentiates the total in one
+tape, applies one optimizer step and tracks one ``keras.metrics.Mean`` per term (keras-io
+custom-train-step shape, STYLE.md #6). Methods with extra state (an EMA teacher, a pseudo-label
+table, a nested tape) override ``train_step`` and reuse :meth:`apply_gradients` and
+:meth:`update_trackers`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from ssl_pipelines.data.streams import X_LABELED, Y_LABELED
+from ssl_pipelines.losses import cross_entropy_from_logits
+
+
+@keras.saving.register_keras_serializable(package="ssl_pipelines")
+class SSLModel(keras.Model):
+    """Base semi-supervised model: a backbone classifier plus per-term loss trackers.
+
+    Args:
+        backbone: a ``keras.Model`` mapping inputs to class logits.
+        loss_terms: names of the loss terms the method reports (besides ``loss``).
+
+    Call arguments:
+        x: a batch of inputs. Returns ``(B, C)`` logits.
+
+    Train data: SSL batch dicts from :func:`ssl_pipelines.data.ssl_stream` (or ``(x, y)``
+    tuples, read as a labeled-only batch). Test data: ``(x, y)`` tuples.
+    """
+
+    loss_terms: tuple[str, ...] = ()
+
+    def __init__(self, backbone: keras.Model, **kwargs):
+        super().__init__(**kwargs)
+        self.backbone = backbone
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in ("loss", *self.loss_terms)}
+        self.accuracy_tracker = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+
+    # === Forward ===
+    def call(self, x, training: bool = False):
+        return self.backbone(x, training=training)
+
+    def build(self, input_shape=None):
+        if not self.backbone.built and input_shape is not None:
+            self.backbone.build(input_shape)
+        self.built = True
+
+    # === Batches ===
+    @staticmethod
+    def as_batch(data) -> dict[str, tf.Tensor]:
+        """Read a ``fit`` element as an SSL batch dict (``(x, y)`` tuples become labeled-only)."""
+        if isinstance(data, dict):
+            return data
+        if isinstance(data, (tuple, list)) and len(data) >= 2:
+            return {X_LABELED: data[0], Y_LABELED: data[1]}
+        raise ValueError(f"expected an SSL batch dict or an (x, y) tuple, got {type(data).__name__}")
+
+    # === Losses ===
+    def compute_losses(self, batch: dict[str, tf.Tensor], training: bool = True) -> dict[str, tf.Tensor]:
+        """Return ``{"loss": total, <term>: value, ..., "_logits_labeled": logits}``.
+
+        ``_``-prefixed entries are not tracked as losses; ``_logits_labeled`` feeds the accuracy.
+        """
+        raise NotImplementedError
+
+    # === Training ===
+    def apply_gradients(self, tape: tf.GradientTape, loss: tf.Tensor, variables=None) -> None:
+        """One optimizer step on ``variables`` (default: all trainable), skipping unused ones."""
+        variables = self.trainable_variables if variables is None else variables
+        grads = tape.gradient(loss, variables)
+        pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
+        if pairs:
+            self.optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
+
+    def update_trackers(self, terms: dict[str, tf.Tensor], labels=None, logits=None) -> dict[str, tf.Tensor]:
+        for name, tracker in self.trackers.items():
+            if name in terms:
+                tracker.update_state(terms[name])
+        if labels is not None and logits is not None:
+            self.accuracy_tracker.update_state(labels, logits)
+        return {m.name: m.result() for m in self.metrics}
+
+    def train_step(self, data):
+        batch = self.as_batch(data)
+        with tf.GradientTape() as tape:
+            terms = self.compute_losses(batch, training=True)
+        self.apply_gradients(tape, terms["loss"])
+        return self.update_trackers(terms, batch.get(Y_LABELED), terms.get("_logits_labeled"))
+
+    def test_step(self, data):
+        x, y = data[0], data[1]
+        logits = self(x, training=False)
+        loss = tf.reduce_mean(cross_entropy_from_logits(y, logits))
+        self.trackers["loss"].update_state(loss)
+        self.accuracy_tracker.update_state(y, logits)
+        return {"loss": self.trackers["loss"].result(), "accuracy": self.accuracy_tracker.result()}
+
+    @property
+    def metrics(self):
+        return [*self.trackers.values(), self.accuracy_tracker]
+
+    # === Config ===
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config["backbone"] = keras.saving.serialize_keras_object(self.backbone)
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]):
+        config = dict(config)
+        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
+        return cls(**config)
+
+    def count_params_by_part(self) -> dict[str, int]:
+        """Parameter counts (logged at start-up, STYLE.md #12)."""
+        return {"total": int(self.count_params()), "backbone": int(self.backbone.count_params())}

@@ -1,0 +1,47 @@
+"""Backbone registry: ``build_backbone(name, input_shape, num_classes, **kwargs)``.
+
+A backbone maps inputs to class **logits** and is a functional ``keras.Model`` (serializable
+as is). Method modules register their papers' networks with :func:`register_backbone`.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import keras
+
+from ssl_pipelines.data.errors import ConfigError
+
+_BACKBONES: dict[str, Callable[..., keras.Model]] = {}
+
+
+def register_backbone(name: str):
+    """Decorator: register ``fn(input_shape, num_classes, **kwargs) -> keras.Model`` as ``name``."""
+
+    def wrap(fn):
+        if name in _BACKBONES and _BACKBONES[name] is not fn:
+            raise ValueError(f"backbone {name!r} registered twice")
+        _BACKBONES[name] = fn
+        return fn
+
+    return wrap
+
+
+def available_backbones() -> list[str]:
+    return sorted(_BACKBONES)
+
+
+def build_backbone(name: str, input_shape, num_classes: int, **kwargs) -> keras.Model:
+    """Build a registered backbone.
+
+    Raises:
+        ConfigError: unknown name (the message lists the known ones) or bad arguments.
+    """
+    if name not in _BACKBONES:
+        raise ConfigError(f"unknown backbone {name!r}; expected one of {available_backbones()}")
+    if int(num_classes) < 2:
+        raise ConfigError(f"num_classes must be >= 2, got {num_classes!r}")
+    try:
+        return _BACKBONES[name](tuple(int(d) for d in input_shape), int(num_classes), **kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"bad arguments for backbone {name!r}: {exc}") from exc

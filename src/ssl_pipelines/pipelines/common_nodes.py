@@ -1,0 +1,110 @@
+"""Nodes every method pipeline shares: load + validate data, split it, evaluate a classifier,
+plot learning curves. Pure functions: parameters and arrays in, values out; the catalog does I/O."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from ssl_pipelines import plots
+from ssl_pipelines.data import (
+    ConfigError,
+    SSLSplit,
+    load_dataset as _load_dataset,
+    preprocess_dataset,
+    split_labeled_unlabeled as _split,
+    validate_arrays,
+    validate_dataset,
+)
+from ssl_pipelines.data.sources import Dataset
+from ssl_pipelines.evaluation import classification_report, predict_logits, scalar_metrics
+
+logger = logging.getLogger(__name__)
+
+LOAD_KEYS = {"name", "path", "data_dir", "download", "test_fraction", "num_classes", "max_train", "max_test"}
+PREPROCESS_KEYS = {"resize", "channels", "normalization"}
+SPLIT_KEYS = {"labels_per_class", "num_labeled", "validation_per_class", "max_unlabeled",
+              "include_labeled_in_unlabeled", "use_extra_as_unlabeled"}
+DATA_KEYS = LOAD_KEYS | PREPROCESS_KEYS | SPLIT_KEYS
+
+
+def check_keys(section: str, params: dict | None, allowed: set[str]) -> dict:
+    """Reject unknown parameter keys (typos) with a message listing the allowed ones."""
+    params = dict(params or {})
+    unknown = sorted(set(params) - allowed)
+    if unknown:
+        raise ConfigError(f"unknown {section} parameter(s) {unknown}; allowed: {sorted(allowed)}")
+    return params
+
+
+def check_seed(seed: Any) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
+    return int(seed)
+
+
+def load_dataset(data_params: dict, seed: int) -> Dataset:
+    """Load the configured data set, preprocess and validate it (before anything trains)."""
+    params = check_keys("data", data_params, DATA_KEYS)
+    seed = check_seed(seed)
+    load_kwargs = {k: params[k] for k in LOAD_KEYS if params.get(k) is not None}
+    ds = _load_dataset(**load_kwargs, seed=seed)  # the seed only matters for digits' train/test draw
+    validate_dataset(ds)
+    ds, norm = preprocess_dataset(
+        ds, resize=params.get("resize"), channels=params.get("channels"),
+        normalization=params.get("normalization") or "unit",
+    )
+    logger.info("loaded %s: %s (normalization %s)", ds.name, ds.summary(), norm["normalization"])
+    return ds
+
+
+def split_labeled_unlabeled(ds: Dataset, data_params: dict, seed: int) -> tuple[SSLSplit, dict, dict]:
+    """Seeded class-balanced split. Returns the split, its indices (saved) and a summary (logged)."""
+    params = check_keys("data", data_params, DATA_KEYS)
+    kwargs = {k: params[k] for k in SPLIT_KEYS if params.get(k) is not None}
+    split = _split(ds, seed=check_seed(seed), **kwargs)
+    validate_arrays(split.x_labeled, split.y_labeled, split.num_classes, "labeled split")
+    summary = split.summary()
+    logger.info("split: %s", summary)
+    return split, split.indices, summary
+
+
+def evaluate_classifier(model, split: SSLSplit, eval_params: dict | None = None) -> tuple[dict, dict, dict, Figure]:
+    """Evaluate a trained classifier on the test set (and the validation set, if any).
+
+    Returns:
+        ``test_metrics`` and ``validation_metrics`` in kedro-mlflow's metrics format (logged as
+        ``test.<name>`` / ``validation.<name>``: ``accuracy``, ``error`` in %, ``top5_error``...),
+        the full report (JSON artifact: per-class accuracy, confusion matrix, validation metrics)
+        and the confusion-matrix figure.
+    """
+    params = check_keys("evaluation", eval_params, {"batch_size", "top_k"})
+    batch_size = int(params.get("batch_size", 256))
+    top_k = tuple(params.get("top_k", (1, 5)))
+    report = classification_report(predict_logits(model, split.x_test, batch_size), split.y_test,
+                                   split.num_classes, top_k)
+    if len(split.x_val):
+        val = classification_report(predict_logits(model, split.x_val, batch_size), split.y_val,
+                                    split.num_classes, top_k)
+        report["validation"] = scalar_metrics(val)
+    metrics = {k: {"value": v, "step": 0} for k, v in scalar_metrics(report).items()}
+    val_metrics = {k: {"value": v, "step": 0} for k, v in report.get("validation", {}).items()}
+    logger.info("test accuracy: %.4f (error %.2f%%) on %d %s test images", report["accuracy"], report["error"],
+                report["n"], split.dataset_name)
+    fig = plots.confusion_matrix_figure(
+        np.asarray(report["confusion_matrix"]), split.class_names,
+        title=f"test accuracy {100 * report['accuracy']:.2f}%",
+    )
+    return metrics, val_metrics, report, fig
+
+
+def plot_learning_curves(history: dict) -> Figure:
+    """Learning curves of a training history (``{"loss": [...], "val_loss": [...], ...}``)."""
+    if "stages" in history:  # multi-stage histories: {"stages": {stage: history}}
+        flat = {f"{stage}.{k}": v for stage, h in history["stages"].items() for k, v in h.items()
+                if not k.startswith("val_")}
+        return plots.learning_curves_figure(flat)
+    return plots.learning_curves_figure(history)

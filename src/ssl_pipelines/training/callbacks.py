@@ -1,0 +1,73 @@
+"""Training callbacks shared by all methods: MLflow per-epoch curves and a non-finite-loss guard."""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import keras
+
+logger = logging.getLogger(__name__)
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Raised when a loss term becomes NaN or infinite; names the term, epoch and step."""
+
+
+class StopOnNonFiniteLoss(keras.callbacks.Callback):
+    """Stop training with a clear error as soon as any reported loss term is NaN/inf.
+
+    Unlike ``keras.callbacks.TerminateOnNaN`` (which stops silently and checks only ``loss``),
+    this names the offending term, e.g. ``"loss term 'reconstruction' is nan at epoch 3, step 17"``.
+    """
+
+    def __init__(self, stage: str = "train"):
+        super().__init__()
+        self.stage = stage
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        for name, value in (logs or {}).items():
+            try:
+                v = float(value)
+            except (TypeError, ValueError):
+                continue
+            if not math.isfinite(v):
+                raise NonFiniteLossError(
+                    f"{self.stage}: loss term {name!r} is {v} at epoch {self._epoch + 1}, step {batch + 1}; "
+                    f"training stopped (lower the learning rate or check the input data)"
+                )
+
+
+class MlflowMetricsLogger(keras.callbacks.Callback):
+    """Log every epoch's metrics to the active MLflow run as ``<prefix>.<metric>`` at step = epoch.
+
+    Does nothing when no MLflow run is active (library use without Kedro), so methods stay free
+    of tracking code. ``val_<m>`` metrics are logged as ``<prefix>.val_<m>``.
+    """
+
+    def __init__(self, prefix: str = "train", step_offset: int = 0):
+        super().__init__()
+        self.prefix = prefix
+        self.step_offset = int(step_offset)
+
+    def on_epoch_end(self, epoch, logs=None):
+        try:
+            import mlflow
+        except ImportError:  # pragma: no cover
+            return
+        if mlflow.active_run() is None or not logs:
+            return
+        metrics = {}
+        for k, v in logs.items():
+            try:
+                v = float(v)
+            except (TypeError, ValueError):
+                continue
+            if math.isfinite(v):
+                metrics[f"{self.prefix}.{k}"] = v
+        if metrics:
+            mlflow.log_metrics(metrics, step=epoch + self.step_offset)
