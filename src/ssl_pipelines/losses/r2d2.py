@@ -1,7 +1,7 @@
 """R2-D2 loss family (Wang & Wu, AAAI 2020, arXiv 1908.04345; METHODS.md §4.2).
 
 Only what :mod:`ssl_pipelines.losses.classification` lacks: the combined D2 objective, the
-closed-form gradient with respect to the pseudo-label logits, the Theorem 1 fixed point and the
+closed-form gradient with respect to the pseudo-label logits, Theorem 1's pseudo-label at a converged network and the
 batch-size rescaling of the pseudo-label step size. The two building blocks,
 ``KL(p_hat || p_tilde)`` (``categorical_kl_from_logits``) and ``H(p_hat)``
 (``entropy_from_logits``), are reused from there.
@@ -63,17 +63,28 @@ def pseudo_label_gradient(logits: tf.Tensor, pseudo_logits: tf.Tensor, alpha: fl
     return alpha * (tf.nn.softmax(pseudo_logits, axis=-1) - tf.nn.softmax(logits, axis=-1)) / b
 
 
-def theorem1_fixed_point(p_max: tf.Tensor, alpha: float = 0.1, beta: float = 0.03) -> tf.Tensor:
-    """Theorem 1's limit of the pseudo-label's largest entry: ``exp(-beta/alpha) * p_max^(1 - beta/alpha)``.
+def theorem1_pseudo_label(p_hat: tf.Tensor, alpha: float = 0.1, beta: float = 0.03) -> tf.Tensor:
+    """Theorem 1's "exponential link": the pseudo-label a converged network implies,
+    ``p_tilde = p_hat^(1 - beta/alpha) / sum_k p_hat_k^(1 - beta/alpha)``.
 
-    With the network trained by D2 at convergence, the pseudo-label probability of the class the
-    prediction ranks first tends to this function of the prediction's probability ``p_max``
-    (METHODS.md §4.2 "Theory", the "exponential link"). Since it is ``<= p_max`` (Theorem 2),
-    pseudo-labels flatten, which motivates repetitive reprediction.
+    Setting the gradient of ``alpha KL(p_hat || p_tilde) + beta H(p_hat)`` with respect to the
+    network logits to zero gives ``log p_tilde_j = (1 - beta/alpha) log p_hat_j + const``
+    (METHODS.md §4.2 "Theory"). The poster writes the constant as ``exp(-beta/alpha)``
+    (``p_tilde_n = exp(-beta/alpha) p_hat_n^(1 - beta/alpha)``); that only normalizes when
+    ``sum_k p_hat_k^(1 - beta/alpha) = exp(beta/alpha)``, so this function uses the normalizer
+    instead (a documented deviation). Either way Theorem 2 follows for the largest entry:
+    ``p_tilde_n <= p_hat_n``, the pseudo-labels are flatter than the predictions, which is why
+    R2-D2 repredicts.
+
+    Args:
+        p_hat: ``(..., C)`` predicted probabilities.
+
+    Returns:
+        ``(..., C)`` pseudo-label probabilities.
     """
-    p_max = tf.convert_to_tensor(p_max)
-    r = tf.cast(beta / alpha, p_max.dtype)
-    return tf.exp(-r) * tf.pow(p_max, 1.0 - r)
+    p_hat = tf.convert_to_tensor(p_hat)
+    powered = tf.pow(p_hat, tf.cast(1.0 - beta / alpha, p_hat.dtype))
+    return powered / tf.reduce_sum(powered, axis=-1, keepdims=True)
 
 
 def scaled_label_lr(label_lr: float, batch_size: int, reference_batch_size: int = 512) -> float:

@@ -113,6 +113,8 @@ class R2D2(SSLModel):
         return tf.concat(xs, 0), tf.concat([tf.cast(i, tf.int32) for i in idx], 0), tf.shape(batch[X_LABELED])[0]
 
     def train_step(self, data):
+        if isinstance(data, (tuple, list)) and data and isinstance(data[0], dict):
+            data = data[0]  # ``train_on_batch(batch_dict)`` packs it as ``(x, None, None)``
         batch = self.as_batch(data)
         x, rows, n_l = self.batch_inputs(batch)
         pseudo = self.pseudo_labels(rows)
