@@ -113,3 +113,26 @@ def test_r2d2_pipeline_end_to_end(kedro_project):
             "figures/learning_curves.png", "histories/d2_history.json", "reports/stage_report.json"} <= artifacts
     d2_history = json.loads((project / "data/07_model_output/r2d2/d2_history.json").read_text())
     assert d2_history["learning_rate"] == [0.03, 0.03, 0.03, 0.01]
+
+
+@pytest.mark.parametrize("env", ["base", "paper"])
+def test_parameter_files_validate(env):
+    """Both parameter sets pass every check (the paper env merged over base)."""
+    from pathlib import Path
+
+    from kedro.config import OmegaConfigLoader
+
+    from ssl_pipelines.pipelines.common_nodes import DATA_KEYS, check_keys
+
+    conf = Path(__file__).resolve().parents[1] / "conf"
+    params = OmegaConfigLoader(str(conf), base_env="base", default_run_env=env)["parameters"]["r2d2"]
+    check_keys("data", params["data"], DATA_KEYS)
+    train, opts = parse_d2_params(params["d2"], seed=0)
+    parse_finetune_params(params["finetune"], seed=0)
+    if env == "paper":
+        assert params["data"]["name"] == "cifar10" and params["data"]["labels_per_class"] == 400
+        assert train.epochs == 600 and opts["repredict_at"] == [300, 375, 450, 525]
+        assert (opts["alpha"], opts["beta"], opts["label_lr"], opts["label_lr_reference_batch_size"]) == (0.1, 0.03, 4000, 512)
+        assert params["model"]["backbone"] == "conv_large"
+    else:
+        assert params["data"]["name"] == "digits" and opts["repredict_at"]
