@@ -40,6 +40,7 @@ def vgg16(
     blocks: int = 5,
     fc_units: int = 4096,
     dropout: float = 0.5,
+    kernel_initializer: str = "he_normal",
     name: str = "vgg16",
 ) -> keras.Model:
     """VGG16 classifier (inputs -> logits) whose max pools also return their switches.
@@ -52,6 +53,9 @@ def vgg16(
         blocks: number of conv blocks used (1-5; the paper uses all 5).
         fc_units: units of fc6 / fc7 (4096 in the paper).
         dropout: dropout after fc6 and fc7 (0.5 in the paper).
+        kernel_initializer: of every conv / dense layer. ``he_normal`` (default) lets the plain
+            16-layer net train from scratch on small data; the original VGG was trained by
+            stage-wise initialization instead, and ImageNet weights overwrite it anyway.
 
     The pooling layers are :class:`~ssl_pipelines.layers.MaxPoolingWithSwitches`; as a plain
     classifier this is exactly VGG16 (the switches are simply unused), so the ``supervised``
@@ -79,15 +83,15 @@ def vgg16(
     for b, (filters, convs) in enumerate(VGG16_BLOCKS[:blocks], start=1):
         for c in range(1, convs + 1):
             x = keras.layers.Conv2D(_scaled(filters, width), 3, padding="same", activation="relu",
-                                    name=f"block{b}_conv{c}")(x)
+                                    kernel_initializer=kernel_initializer, name=f"block{b}_conv{c}")(x)
         x, _ = MaxPoolingWithSwitches(2, name=f"block{b}_pool")(x)
 
     # === Classifier head (fc6, fc7, fc8) ===
     x = keras.layers.Flatten(name="flatten")(x)
-    x = keras.layers.Dense(int(fc_units), activation="relu", name="fc1")(x)
+    x = keras.layers.Dense(int(fc_units), activation="relu", kernel_initializer=kernel_initializer, name="fc1")(x)
     if dropout:
         x = keras.layers.Dropout(float(dropout), name="fc1_dropout")(x)
-    x = keras.layers.Dense(int(fc_units), activation="relu", name="fc2")(x)
+    x = keras.layers.Dense(int(fc_units), activation="relu", kernel_initializer=kernel_initializer, name="fc2")(x)
     if dropout:
         x = keras.layers.Dropout(float(dropout), name="fc2_dropout")(x)
     logits = keras.layers.Dense(int(num_classes), name="predictions")(x)
