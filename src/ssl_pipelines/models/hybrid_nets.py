@@ -40,6 +40,10 @@ from ssl_pipelines.models.registry import register_backbone
 
 ARCHS = ("convlarge", "resnet")
 UNPOOL_MODES = ("switches", "upsample")
+# PyTorch's BatchNorm2d default (momentum 0.1 there = 0.9 here), as in the reference code; Keras'
+# 0.99 leaves the moving statistics far from the batch statistics after a few hundred steps, and
+# both the EMA teacher and evaluation run on them.
+BN_MOMENTUM = 0.9
 
 
 def _check_stages(stages) -> list[tuple[int, int]]:
@@ -56,7 +60,7 @@ def _conv(h, c, k, bn, name, transpose=False, strides=1):
     layer = keras.layers.Conv2DTranspose if transpose else keras.layers.Conv2D
     h = layer(int(c), k, strides=strides, padding="same", use_bias=not bn, name=name)(h)
     if bn:
-        h = keras.layers.BatchNormalization(name=f"{name}_bn")(h)
+        h = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(h)
     return keras.layers.LeakyReLU(0.1, name=f"{name}_act")(h)
 
 
@@ -65,7 +69,7 @@ def _res_block(h, c, stride, bn, name):
     y = _conv(h, c, 3, bn, f"{name}_a", strides=stride)
     y = keras.layers.Conv2D(int(c), 3, padding="same", use_bias=not bn, name=f"{name}_b")(y)
     if bn:
-        y = keras.layers.BatchNormalization(name=f"{name}_b_bn")(y)
+        y = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_b_bn")(y)
     if stride != 1 or shortcut.shape[-1] != c:
         shortcut = keras.layers.Conv2D(int(c), 1, strides=stride, use_bias=False, name=f"{name}_proj")(shortcut)
     y = keras.layers.Add(name=f"{name}_add")([y, shortcut])

@@ -11,9 +11,13 @@ Two ways to use it, for any ``keras.Model``:
   :meth:`EMATeacher.update` after ``optimizer.apply`` (what ``MeanTeacher`` and ``HybridNet`` do);
 * from the outside: ``model.fit(..., callbacks=[EMACallback(EMATeacher(model.backbone))])``.
 
-All weights are averaged, trainable and non-trainable (batch-norm moving statistics included), so
-the teacher is usable at test time as is. Deviation from the PyTorch code, which averages the
-parameters only and lets the teacher's own forward passes update its batch-norm buffers.
+Two modes. ``trainable_only=True`` (what Mean Teacher's and HybridNet's PyTorch code do, and
+what ``MeanTeacher``/``HybridNet`` use): only the parameters are averaged; the teacher's
+batch-norm statistics come from its own forward passes in training mode (the teacher must then
+stay ``trainable`` so that Keras' batch norm uses batch statistics, and be left out of the
+gradient step). ``trainable_only=False``: every weight is averaged, moving statistics included
+(simpler; measured to lag badly on short runs, because averaged statistics do not describe the
+averaged network's activations).
 """
 
 from __future__ import annotations
@@ -42,16 +46,19 @@ def update_ema(teacher_weights, student_weights, decay) -> None:
             t.assign(s)
 
 
-def clone_for_ema(student: keras.Model, name: str | None = None) -> keras.Model:
-    """A structural copy of ``student`` (fresh variables) initialised with its weights, frozen
-    from the optimizer's point of view (``trainable=False``)."""
+def clone_for_ema(student: keras.Model, name: str | None = None, trainable: bool = False) -> keras.Model:
+    """A structural copy of ``student`` (fresh variables) initialised with its weights.
+
+    ``trainable=False`` freezes it (batch norm then always runs on moving statistics); keep it
+    ``True`` for a teacher that runs in training mode (its variables must then be excluded from
+    the optimizer step by the caller)."""
     teacher = keras.models.clone_model(student)
     if name:
         teacher.name = name
     if not teacher.built and student.built:
         teacher.build(student.input_shape)
     teacher.set_weights(student.get_weights())
-    teacher.trainable = False
+    teacher.trainable = bool(trainable)
     return teacher
 
 
@@ -62,7 +69,8 @@ class EMATeacher:
         student: the model whose weights are averaged (built).
         decay: the largest EMA decay ``a`` (Mean Teacher 0.99-0.999; HybridNet code 0.97).
         teacher: an existing teacher model with the same structure (e.g. rebuilt when a saved
-            model is loaded); default: a fresh copy of ``student``.
+            model is loaded); default: a fresh frozen copy of ``student``.
+        trainable_only: average the trainable weights only (see the module docstring).
 
     Example:
         >>> ema = EMATeacher(net, decay=0.99)
@@ -70,19 +78,30 @@ class EMATeacher:
         >>> logits = ema.teacher(x, training=False)
     """
 
-    def __init__(self, student: keras.Model, decay: float = 0.999, teacher: keras.Model | None = None):
+    def __init__(self, student: keras.Model, decay: float = 0.999, teacher: keras.Model | None = None,
+                 trainable_only: bool = False):
         if not 0.0 <= float(decay) < 1.0:
             raise ValueError(f"EMA decay must be in [0, 1), got {decay!r}")
         self.student = student
         self.decay = float(decay)
         self.teacher = teacher if teacher is not None else clone_for_ema(student)
+        self.trainable_only = bool(trainable_only)
         if len(self.teacher.weights) != len(student.weights):
             raise ValueError("teacher and student have different numbers of weights")
+
+    def pairs(self) -> tuple[list, list]:
+        """(teacher variables, student variables) that the EMA updates, in matching order."""
+        if self.trainable_only:
+            t, s = self.teacher.trainable_weights, self.student.trainable_weights
+            if len(t) != len(s):
+                raise ValueError("trainable_only needs a trainable teacher with the student's structure")
+            return t, s
+        return self.teacher.weights, self.student.weights
 
     def update(self, step=None) -> None:
         """One EMA step; ``step`` (optimizer steps done) enables the warm-up decay."""
         decay = self.decay if step is None else ema_decay(step, self.decay)
-        update_ema(self.teacher.weights, self.student.weights, decay)
+        update_ema(*self.pairs(), decay)
 
 
 class EMACallback(keras.callbacks.Callback):

@@ -1,0 +1,15 @@
+"""split -> train_mean_teacher -> evaluate (EMA teacher, shared node) + evaluate_student (raw)."""
+
+from kedro.pipeline import Pipeline, node
+
+from ssl_pipelines.pipelines.common import method_pipeline
+from ssl_pipelines.pipelines.mean_teacher.nodes import evaluate_student, train_mean_teacher
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return method_pipeline("mean_teacher", [
+        node(train_mean_teacher, ["ssl_split", "params:model", "params:loss", "params:train", "params:seed"],
+             ["trained_model", "training_history"], name="train_mean_teacher"),
+        node(evaluate_student, ["trained_model", "ssl_split", "params:evaluation"],
+             ["student_metrics", "student_report"], name="evaluate_student"),
+    ])
