@@ -26,6 +26,7 @@ default it is not (``x_hat = d<sg(y), z(x)>/dx``, as written in METHODS.md §2.1
 from __future__ import annotations
 
 import dataclasses
+import copy
 from typing import Any, Sequence
 
 import keras
@@ -184,6 +185,6 @@ class InversionReconstruction(keras.layers.Layer):
 
     @classmethod
     def from_config(cls, config: dict[str, Any]):
-        config = dict(config)
+        config = copy.deepcopy(config)  # deserialization consumes the nested dicts
         config["classifier"] = keras.saving.deserialize_keras_object(config["classifier"])
         return cls(**config)
