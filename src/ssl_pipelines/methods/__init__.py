@@ -21,3 +21,8 @@ __all__ += ["InversionSSL"]
 from ssl_pipelines.methods.swwae import SWWAEModel  # noqa: E402
 
 __all__ += ["SWWAEModel"]
+
+from ssl_pipelines.methods.mean_teacher import MeanTeacher  # noqa: E402
+from ssl_pipelines.methods.hybridnet import HybridNet  # noqa: E402
+
+__all__ += ["HybridNet", "MeanTeacher"]
