@@ -9,3 +9,7 @@ __all__ = [
     "MlflowMetricsLogger", "NonFiniteLossError", "StopOnNonFiniteLoss", "build_optimizer",
     "check_positive_int", "fit_model", "set_global_seed",
 ]
+
+from ssl_pipelines.training.ema import EMACallback, EMATeacher, clone_for_ema, ema_decay, update_ema  # noqa: E402
+
+__all__ += ["EMACallback", "EMATeacher", "clone_for_ema", "ema_decay", "update_ema"]
