@@ -118,18 +118,17 @@ class R2D2(SSLModel):
         batch = self.as_batch(data)
         x, rows, n_l = self.batch_inputs(batch)
         pseudo = self.pseudo_labels(rows)
-        with tf.GradientTape() as tape:
+        with tf.GradientTape(persistent=True) as tape:
             tape.watch(pseudo)
             logits = self(x, training=True)
             loss = tf.reduce_mean(d2_loss(logits, pseudo, self.alpha, self.beta))
-        variables = self.trainable_variables
-        grads = tape.gradient(loss, [*variables, pseudo])
-        pairs = [(g, v) for g, v in zip(grads[:-1], variables) if g is not None]
-        self.optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
+        self.apply_gradients(tape, loss)  # the network: the compiled optimizer
+        pseudo_grad = tape.gradient(loss, pseudo)  # = alpha (p_tilde - p_hat) / B
+        del tape
         step = self.effective_label_lr(tf.shape(x)[0])
-        self.pseudo_labels.apply_gradient(rows, grads[-1], step)
+        self.pseudo_labels.apply_gradient(rows, pseudo_grad, step)
         unlabeled = rows >= self.num_labeled
-        change = tf.norm(tf.boolean_mask(step * grads[-1], unlabeled), axis=-1)
+        change = tf.norm(tf.boolean_mask(step * pseudo_grad, unlabeled), axis=-1)
         self.pseudo_label_change.update_state(change)
         terms = {
             "loss": loss,
