@@ -8,14 +8,14 @@ import os
 
 from kedro.config import OmegaConfigLoader
 
-from ssl_pipelines.hooks import PipelineNameHooks
+from ssl_pipelines.hooks import CheckpointHooks, PipelineNameHooks, TrackingGuardHooks
 
 
 def _env(key: str, default: str | None = None) -> str | None:
     return os.environ.get(key, default)
 
 
-HOOKS = (PipelineNameHooks(),)
+HOOKS = (TrackingGuardHooks(), PipelineNameHooks(), CheckpointHooks())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

@@ -71,10 +71,26 @@ class SSLModel(keras.Model):
         """
         raise NotImplementedError
 
+    def build_for_batch(self, batch: dict[str, tf.Tensor]) -> None:
+        """Create every variable the training step uses (for restoring a checkpoint before
+        ``fit``). The default runs :meth:`compute_losses` once in inference mode; methods whose
+        ``train_step`` creates more state override it."""
+        try:
+            self.compute_losses(batch, training=False)
+        except NotImplementedError:
+            self(batch[X_LABELED], training=False)
+
     # === Training ===
     def apply_gradients(self, tape: tf.GradientTape, loss: tf.Tensor, variables=None) -> None:
         """One optimizer step on ``variables`` (default: all trainable), skipping unused ones."""
         variables = self.trainable_variables if variables is None else variables
+        if not self.optimizer.built:
+            # build over every trainable variable (not just those with gradients this step), so the
+            # optimizer's state has the same layout in every run and can be checkpointed/restored.
+            self.optimizer.build(self.trainable_variables)
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        if replicas > 1:  # per-replica batch means -> gradients of the global-batch mean once summed
+            loss = loss / replicas
         grads = tape.gradient(loss, variables)
         pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
         if pairs:

@@ -45,7 +45,8 @@ class TrainConfig:
     def fit(self, model, stream: tf.data.Dataset, steps: int, validation=None, stage: str = "train",
             callbacks=None, epochs: int | None = None) -> dict:
         return fit_model(model, stream, epochs=epochs or self.epochs, steps_per_epoch=steps,
-                         validation_data=validation, stage=stage, callbacks=callbacks, verbose=self.verbose)
+                         validation_data=validation, stage=stage, callbacks=callbacks, verbose=self.verbose,
+                         resume_key={"seed": self.seed, "augment": self.augment})
 
 
 def prepare_training(train_params: dict | None, seed: int, defaults: dict | None = None,

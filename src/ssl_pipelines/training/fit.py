@@ -10,7 +10,9 @@ import keras
 import tensorflow as tf
 
 from ssl_pipelines.data.errors import ConfigError
+from ssl_pipelines.training import checkpoint as ckpt
 from ssl_pipelines.training.callbacks import MlflowMetricsLogger, StopOnNonFiniteLoss
+from ssl_pipelines.training.runtime import checkpoint_root
 
 logger = logging.getLogger(__name__)
 
@@ -19,6 +21,23 @@ def check_positive_int(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"{name} must be a positive integer, got {value!r}")
     return value
+
+
+def _build_for_restore(model: keras.Model, train_data: tf.data.Dataset) -> None:
+    """Create every variable (model and optimizer) so a checkpoint can be assigned to them."""
+    from ssl_pipelines.data.streams import X_LABELED
+    from ssl_pipelines.methods.base import SSLModel
+
+    # a zero batch shaped like the stream's elements: iterating the stream here would advance its
+    # shuffle seed and change the data order of the resumed run
+    batch = tf.nest.map_structure(lambda spec: tf.zeros([d or 1 for d in spec.shape], spec.dtype),
+                                  train_data.element_spec)
+    if isinstance(model, SSLModel):
+        model.build_for_batch(SSLModel.as_batch(batch))
+    else:
+        model(batch[0] if isinstance(batch, (tuple, list)) else batch[X_LABELED])
+    if model.optimizer is not None and not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
 
 
 def fit_model(
@@ -31,19 +50,58 @@ def fit_model(
     stage: str = "train",
     callbacks: list[keras.callbacks.Callback] | None = None,
     verbose: int | str = "auto",
-    initial_epoch: int = 0,
+    checkpoint_dir: str | None = None,
+    resume_key: dict | None = None,
 ) -> dict[str, list[float]]:
     """Fit ``model`` and return ``history`` as plain lists of floats.
 
     Adds :class:`StopOnNonFiniteLoss` and :class:`MlflowMetricsLogger` (prefix ``stage``).
+
+    With a checkpoint folder (``checkpoint_dir``, or ``<node checkpoint root>/<stage>`` inside a
+    Kedro run) the training state is saved every epoch; a call that finds a checkpoint of the same
+    experiment (model config, optimizer config, stage settings and ``resume_key``, e.g. the seed)
+    resumes from it, and one that finds a completed stage restores it without training
+    (see :mod:`ssl_pipelines.training.checkpoint`). ``train_data`` must be a deterministic
+    endless stream (as :func:`ssl_pipelines.data.ssl_stream` is) for the resumed data order to
+    equal the uninterrupted one.
     """
     check_positive_int(f"{stage}.epochs", epochs)
     check_positive_int(f"{stage}.steps_per_epoch", steps_per_epoch)
+    root = checkpoint_root()
+    directory = checkpoint_dir if checkpoint_dir is not None else (root / stage if root is not None else None)
+    cbs = [StopOnNonFiniteLoss(stage), MlflowMetricsLogger(stage), *(callbacks or [])]
+    initial_epoch, history_so_far = 0, {}
+    if directory is not None:
+        optimizer_config = model.optimizer.get_config() if model.optimizer is not None else {}
+        optimizer_config = {"class": type(model.optimizer).__name__,
+                            **{k: v for k, v in optimizer_config.items() if k != "name"}}
+        fp = ckpt.fingerprint(model, stage=stage, epochs=epochs, steps=steps_per_epoch,
+                              optimizer=optimizer_config, key=resume_key)
+        meta = ckpt.read_meta(directory)
+        if meta is not None and meta.get("fingerprint") == fp:
+            _build_for_restore(model, train_data)
+            if ckpt.restore_state(model, directory):
+                if meta.get("complete"):
+                    logger.info("%s: already completed (checkpoint %s); restored its final state", stage, directory)
+                    return meta["history"]
+                initial_epoch, history_so_far = int(meta["epoch"]), meta["history"]
+                logger.info("%s: resuming from epoch %d of %d (checkpoint %s)", stage, initial_epoch, epochs, directory)
+            else:
+                ckpt.clear(directory)
+        elif meta is not None:
+            logger.warning("%s: checkpoint in %s is from another configuration; starting over", stage, directory)
+            ckpt.clear(directory)
+        saver = ckpt.TrainingCheckpoint(directory, fp, history_so_far)
+        cbs.append(saver)
     logger.info("%s: %d epochs x %d steps, %s parameters", stage, epochs, steps_per_epoch,
                 f"{model.count_params():,}" if model.built else "?")
-    cbs = [StopOnNonFiniteLoss(stage), MlflowMetricsLogger(stage), *(callbacks or [])]
-    history = model.fit(
-        train_data, epochs=epochs, steps_per_epoch=steps_per_epoch, validation_data=validation_data,
+    data = train_data.skip(initial_epoch * steps_per_epoch) if initial_epoch else train_data
+    result = model.fit(
+        data, epochs=epochs, steps_per_epoch=steps_per_epoch, validation_data=validation_data,
         callbacks=cbs, verbose=verbose, initial_epoch=initial_epoch, shuffle=False,
     )
-    return {k: [float(v) for v in vals] for k, vals in history.history.items()}
+    history = {k: [float(v) for v in vals] for k, vals in result.history.items()}
+    if directory is not None:
+        history = saver.history
+        ckpt.save_state(model, directory, epoch=epochs, history=history, fingerprint=fp, complete=True)
+    return history
