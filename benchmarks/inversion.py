@@ -38,6 +38,9 @@ def parse_args(argv=None):
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--configs", nargs="+", default=["0.6,0.5"], help="alpha,beta pairs for InversionSSL")
     p.add_argument("--cotangent", default="softmax")
+    p.add_argument("--normalization", default="standardize", help="unit | center | standardize (per channel)")
+    p.add_argument("--unsupervised-on", default="unlabeled")
+    p.add_argument("--distance", default="mse", help="reconstruction distance: mse | cosine")
     p.add_argument("--backbone", default="inv_small_cnn")
     p.add_argument("--backbone-kwargs", default='{"filters": [32, 64], "pooling": "max"}', help="JSON")
     p.add_argument("--steps", type=int, default=600, help="optimizer steps per run (the budget)")
@@ -60,7 +63,7 @@ def load(args, seed: int, labels: int):
     if args.max_test:
         kwargs["max_test"] = args.max_test
     ds = data.load_dataset(args.data, **kwargs)
-    ds, _ = data.preprocess_dataset(ds, normalization="standardize")
+    ds, _ = data.preprocess_dataset(ds, normalization=args.normalization)
     n_classes = ds.num_classes
     if labels % n_classes:
         raise SystemExit(f"--labels {labels} is not a multiple of {n_classes} classes")
@@ -86,7 +89,8 @@ def train_one(args, split, seed: int, alpha_beta=None) -> dict:
     if alpha_beta is None:
         model = methods.SupervisedClassifier(net)
     else:
-        model = methods.InversionSSL(net, alpha=alpha_beta[0], beta=alpha_beta[1], cotangent=args.cotangent)
+        model = methods.InversionSSL(net, alpha=alpha_beta[0], beta=alpha_beta[1], cotangent=args.cotangent,
+                                     unsupervised_on=args.unsupervised_on, reconstruction_distance=args.distance)
     model.compile(optimizer=keras.optimizers.Adam(args.lr))
     stream = data.ssl_stream(split.x_labeled, split.y_labeled, split.x_unlabeled,
                              batch_labeled=min(args.batch_labeled, len(split.x_labeled)),
