@@ -1,0 +1,177 @@
+"""SAE/SWWAE decoders as a regularizer of a reduced-width VGG16 on CIFAR-10 (Zhang, Lee & Lee 2016).
+
+Runs the ``swwae_vgg`` pipeline's node functions (same code as ``kedro run --pipelines=swwae_vgg``)
+in the paper's *supervised* setting (every training image of the subset labeled, no unlabeled part)
+on the lossy JPEG CIFAR-10 copy in ../shared/data/cifar10_jpeg_full, for several seeds, and compares:
+
+* ``baseline``: the Step-1 classifier trained further with cross-entropy only for the fine-tuning
+  epochs (same number of epochs as the augmented models' Step 4);
+* ``sae_first`` and ``swwae_all``: Steps 2-4 of the paper from the same Step-1 classifier.
+
+Step 1 is run once per seed and shared by the three arms (same weights). Reports top-1 error on
+the test set, the train/validation error gap, and the images/s of a fine-tuning step (median epoch
+time after the first epoch) relative to the plain classifier step.
+
+    nice -n 10 .venv/bin/python benchmarks/swwae_vgg.py --seeds 0 1 2 --labels-per-class 400
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import statistics
+import time
+from pathlib import Path
+
+import keras
+from common import SHARED_DATA, mean_std, save_result
+
+from ssl_pipelines.data import eval_stream, load_dataset as load_raw, save_npz, ssl_stream
+from ssl_pipelines.methods import SupervisedClassifier
+from ssl_pipelines.models import build_backbone
+from ssl_pipelines.pipelines.common_nodes import evaluate_classifier, load_dataset, split_labeled_unlabeled
+from ssl_pipelines.pipelines.swwae_vgg.nodes import (
+    _errors,
+    finetune_swwae,
+    pretrain_classifier,
+    train_chained_decoder,
+    train_layerwise_decoders,
+)
+from ssl_pipelines.pipelines.training_nodes import prepare_training
+
+REPO = Path(__file__).resolve().parents[1]
+ARMS = {"baseline": None, "sae_first": ("sae", "first"), "swwae_all": ("swwae", "all")}
+PAPER = {"baseline": 29.05, "sae_first": 27.70, "swwae_all": 27.39}  # ImageNet single-crop top-1 (%)
+
+
+class EpochTimer(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.times = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._t = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.times.append(time.perf_counter() - self._t)
+
+
+def images_per_second(timer: EpochTimer, steps: int, batch: int) -> float:
+    times = timer.times[1:] or timer.times
+    return steps * batch / statistics.median(times)
+
+
+def cached_cifar(archive: str, cache: Path) -> str:
+    if not cache.exists():
+        print(f"decoding {archive} (60k JPEGs) into {cache} ...", flush=True)
+        save_npz(load_raw("image_folder", path=archive), cache)
+    return str(cache)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--labels-per-class", type=int, default=400, help="training images per class (all labeled)")
+    ap.add_argument("--validation-per-class", type=int, default=100)
+    ap.add_argument("--data", default=str(SHARED_DATA / "cifar10_jpeg_full" / "cifar10_jpg_full.tar.xz"))
+    ap.add_argument("--cache", default=str(REPO / "data" / "01_raw" / "cifar10_jpeg.npz"))
+    ap.add_argument("--width", type=float, default=0.125, help="VGG16 channel multiplier")
+    ap.add_argument("--fc-units", type=int, default=256)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--steps-per-epoch", type=int, default=50)
+    ap.add_argument("--pretrain-epochs", type=int, default=16)
+    ap.add_argument("--decoder-epochs", type=int, default=3, help="Step 2 and Step 3 epochs each")
+    ap.add_argument("--finetune-epochs", type=int, default=8)
+    ap.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+
+    data_params = {"name": "npz", "path": cached_cifar(args.data, Path(args.cache)), "normalization": "unit",
+                   "labels_per_class": args.labels_per_class, "validation_per_class": args.validation_per_class,
+                   "max_unlabeled": 0}
+    kwargs = {"width": args.width, "blocks": 5, "fc_units": args.fc_units, "dropout": 0.5}
+    opt = lambda lr: {"name": "adam", "learning_rate": lr}  # noqa: E731
+    b, s = args.batch, args.steps_per_epoch
+    pretrain = {"init": "train", "epochs": args.pretrain_epochs, "steps_per_epoch": s, "batch_size": b,
+                "optimizer": opt(1e-3), "augment": {"max_shift": 2, "flip": True}, "verbose": 0}
+    decoder = {"epochs": args.decoder_epochs, "steps_per_epoch": s, "batch_labeled": b,
+               "optimizer": opt(1e-3), "verbose": 0}
+    loss = {"reduction": "mean", "classification_weight": 1.0,
+            "weights": {"image": 1.0, "pool1": 0.1, "pool2": 0.1, "pool3": 0.1, "pool4": 0.1}}
+    finetune = {"epochs": args.finetune_epochs, "steps_per_epoch": s, "batch_labeled": b,
+                "optimizer": opt(3e-4), "augment": {"max_shift": 2, "flip": True}, "verbose": 0, "loss": loss}
+
+    ds = load_dataset(data_params, 0)
+    results = {arm: [] for arm in args.arms}
+    t_start = time.time()
+    for seed in args.seeds:
+        split, _, _ = split_labeled_unlabeled(ds, data_params, seed)
+        base_model = {"unpooling": "swwae", "variant": "all", "backbone_kwargs": kwargs}
+        t0 = time.time()
+        backbone0, pre_hist, _ = pretrain_classifier(split, base_model, pretrain, seed)
+        w0 = backbone0.get_weights()
+        print(f"seed {seed}: step 1 in {time.time() - t0:.0f}s", flush=True)
+        for arm in args.arms:
+            t0 = time.time()
+            backbone = build_backbone("vgg16", split.input_shape, split.num_classes, **kwargs)
+            backbone.set_weights(w0)
+            timer = EpochTimer()
+            if ARMS[arm] is None:
+                train = prepare_training({k: v for k, v in finetune.items() if k not in ("loss", "batch_labeled",
+                                          "batch_unlabeled")} | {"batch_size": b}, seed)
+                model = SupervisedClassifier(backbone, name="baseline")
+                model.compile(optimizer=train.optimizer)
+                stream = ssl_stream(split.x_labeled, split.y_labeled, batch_labeled=b, seed=seed,
+                                    augment=train.augment)
+                train.fit(model, stream, s, eval_stream(split.x_val, split.y_val), stage="finetune",
+                          callbacks=[timer])
+            else:
+                unpooling, variant = ARMS[arm]
+                mp = {"unpooling": unpooling, "variant": variant, "backbone_kwargs": kwargs}
+                decs, h2 = train_layerwise_decoders(backbone, split, mp, decoder, seed)
+                decs, h3 = train_chained_decoder(backbone, decs, split, mp, decoder, seed)
+                ft = dict(finetune)
+                # the same fit, with the timer: call the node's pieces through a callback-carrying copy
+                model, _, _ = _finetune_with_timer(backbone, decs, split, mp, ft, seed, timer)
+                assert h2["frozen_encoder_max_abs_change"][0] == 0.0
+            errs = _errors(model, split)
+            row = {"seed": seed, **errs, "images_per_s": images_per_second(timer, s, b),
+                   "wall_s": time.time() - t0}
+            results[arm].append(row)
+            print(f"seed {seed} {arm}: {row}", flush=True)
+
+    base_ips = statistics.mean(r["images_per_s"] for r in results.get("baseline", [])) if "baseline" in results else None
+    lines = ["| model | test top-1 error % | train error % | validation error % | val - train gap | "
+             "images/s (fine-tune step) | relative speed | paper (ImageNet top-1) |", "|---|---|---|---|---|---|---|---|"]
+    for arm, rows in results.items():
+        ips = [r["images_per_s"] for r in rows]
+        rel = f"{statistics.mean(ips) / base_ips:.2f}x" if base_ips else "n/a"
+        lines.append(f"| {arm} | {mean_std([r['test_error'] for r in rows])} | {mean_std([r['train_error'] for r in rows])} "
+                     f"| {mean_std([r['validation_error'] for r in rows])} | "
+                     f"{mean_std([r['generalization_gap'] for r in rows])} | {mean_std(ips)} | {rel} | {PAPER[arm]} |")
+    table = "\n".join(lines)
+    print(table)
+    path = save_result("swwae_vgg", {"args": vars(args), "results": results, "table": table,
+                                     "total_wall_s": time.time() - t_start})
+    print(f"saved {path}")
+
+
+def _finetune_with_timer(backbone, decoders, split, model_params, finetune_params, seed, timer):
+    """``finetune_swwae`` with an extra epoch timer (the node itself takes no callbacks)."""
+    from ssl_pipelines.pipelines.training_nodes import TrainConfig
+
+    original = TrainConfig.fit
+
+    def fit(self, *a, **k):
+        k["callbacks"] = [*(k.get("callbacks") or []), timer]
+        return original(self, *a, **k)
+
+    TrainConfig.fit = fit
+    try:
+        return finetune_swwae(backbone, decoders, split, model_params, finetune_params, seed, {}, {}, {})
+    finally:
+        TrainConfig.fit = original
+
+
+if __name__ == "__main__":
+    main()
