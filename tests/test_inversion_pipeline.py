@@ -88,3 +88,24 @@ def test_build_inversion_model_passes_every_method_argument(split):
     for key, value in params.items():
         if key not in ("backbone", "backbone_kwargs"):
             assert config[key] == value, key
+
+
+def test_paper_env_merges_over_base_and_builds_the_paper_model():
+    from kedro.config import OmegaConfigLoader
+
+    from conftest import REPO
+    from ssl_pipelines.data import SSLSplit
+
+    loader = OmegaConfigLoader(str(REPO / "conf"), base_env="base", default_run_env="paper")
+    params = loader["parameters"]["inversion"]
+    assert params["data"]["name"] == "idx" and params["data"]["labels_per_class"] == 5
+    assert params["data"]["normalization"] == "standardize"
+    assert params["model"]["backbone"] == "inv_resnet2_32" and params["model"]["backbone_kwargs"] == {"pooling": "max"}
+    assert (params["model"]["alpha"], params["model"]["beta"]) == (0.3, 0.5)
+    assert params["train"]["optimizer"]["learning_rate"] == pytest.approx(0.01 / 3, rel=1e-4)
+    assert params["evaluation"]["batch_size"] == 256  # kept from base
+    empty = np.zeros((0, 28, 28, 1), np.float32)
+    fake = SSLSplit(np.zeros((10, 28, 28, 1), np.float32), np.arange(10), empty, np.zeros(0, np.int64), empty,
+                    np.zeros(0, np.int64), empty, np.zeros(0, np.int64), 10, {})
+    model = build_inversion_model(fake, params["model"])
+    assert model.backbone.name == "inv_resnet2_32" and model.alpha == 0.3
