@@ -114,7 +114,6 @@ class D2Schedule(keras.callbacks.Callback):
         super().__init__()
         self._base_lr, self._schedule, self._at = float(base_lr), list(lr_schedule), set(repredict_at)
         self._record, self._repredict = record, repredict
-        self.learning_rates: list[float] = []
 
     def lr_at(self, epoch: int) -> float:
         lr = self._base_lr
@@ -124,9 +123,7 @@ class D2Schedule(keras.callbacks.Callback):
         return lr
 
     def on_epoch_begin(self, epoch, logs=None):
-        lr = self.lr_at(epoch)
-        self.model.optimizer.learning_rate = lr
-        self.learning_rates.append(lr)
+        self.model.optimizer.learning_rate = self.lr_at(epoch)
 
     def on_epoch_end(self, epoch, logs=None):
         self._record(epoch + 1)
