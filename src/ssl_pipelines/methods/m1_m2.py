@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import keras
@@ -101,8 +102,10 @@ class M1M2(SSLModel):
         return self.m1.decode_mean(mean)
 
     def count_params_by_part(self) -> dict[str, int]:
-        return {"total": int(self.count_params()), "m1": int(self.m1.count_params()),
-                "m2": int(self.m2.count_params()), "classifier": int(self.backbone.count_params())}
+        def count(m):
+            return int(sum(math.prod(v.shape) for v in m.weights))
+
+        return {"total": count(self), "m1": count(self.m1), "m2": count(self.m2), "classifier": count(self.backbone)}
 
     # === Config ===
     def get_config(self) -> dict[str, Any]:

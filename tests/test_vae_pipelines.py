@@ -1,0 +1,106 @@
+"""The m1, m2 and m1_m2 pipelines end to end on digits through a KedroSession (tiny epochs), with
+MLflow contents, plus node-level parameter validation (ConfigError before training)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import mlflow_runs
+from ssl_pipelines import data
+from ssl_pipelines.data import ConfigError
+
+
+def _check_run(project, uri, name, curves, min_accuracy):
+    report = json.loads((project / f"data/08_reporting/{name}/evaluation_report.json").read_text())
+    assert report["n"] == 450
+    assert report["accuracy"] > min_accuracy, report["accuracy"]  # chance is 0.1
+    runs = mlflow_runs(uri)
+    assert len(runs) == 1
+    run = runs.iloc[0]
+    assert run["status"] == "FINISHED" and run["tags.method"] == name
+    assert abs(run["metrics.test.accuracy"] - report["accuracy"]) < 1e-9
+    import mlflow
+
+    client = mlflow.MlflowClient(uri)
+    for curve in curves:
+        hist = client.get_metric_history(run["run_id"], curve)
+        assert len(hist) >= 2 and all(np.isfinite(m.value) for m in hist), curve
+    artifacts = {a.path for d in ("models", "figures", "histories") for a in client.list_artifacts(run["run_id"], d)}
+    assert {"models/trained_model.keras", "figures/samples.png", "figures/reconstructions.png",
+            "figures/learning_curves.png", "histories/training_history.json"} <= artifacts, artifacts
+    for png in ("samples.png", "reconstructions.png"):
+        assert (project / f"data/08_reporting/{name}/{png}").stat().st_size > 2000
+    return report, client, run
+
+
+def test_m2_pipeline_end_to_end(kedro_project):
+    project, uri = kedro_project("m2", params={"m2": {"train": {"epochs": 12, "verbose": 0}}})
+    _, client, run = _check_run(project, uri, "m2", [f"m2.{t}" for t in (
+        "loss", "labeled_bound", "unlabeled_bound", "classification", "entropy", "kl_z", "accuracy", "val_accuracy")],
+        min_accuracy=0.5)
+    # the unlabeled bound decreases over training
+    u = [m.value for m in client.get_metric_history(run["run_id"], "m2.unlabeled_bound")]
+    assert u[-1] < u[0]
+    history = json.loads((project / "data/07_model_output/m2/training_history.json").read_text())
+    assert len(history["images_per_second"]) == 12 and min(history["images_per_second"]) > 0
+
+
+def test_m1_pipeline_end_to_end(kedro_project):
+    params = {"m1": {"pretrain": {"epochs": 25, "verbose": 0}, "train": {"epochs": 60}}}
+    project, uri = kedro_project("m1", params=params)
+    _, client, run = _check_run(project, uri, "m1", ["m1_pretrain.loss", "m1_pretrain.kl_z",
+                                                     "m1_classifier.accuracy"], min_accuracy=0.4)
+    elbo = [m.value for m in client.get_metric_history(run["run_id"], "m1_pretrain.loss")]
+    assert elbo[-1] < elbo[0] - 5.0
+
+
+def test_m1_m2_pipeline_end_to_end(kedro_project):
+    params = {"m1_m2": {"pretrain": {"epochs": 25, "verbose": 0}, "train": {"epochs": 12, "verbose": 0}}}
+    project, uri = kedro_project("m1_m2", params=params)
+    _check_run(project, uri, "m1_m2", ["m1_pretrain.loss", "m1_m2.unlabeled_bound", "m1_m2.classification",
+                                       "m1_m2.val_accuracy"], min_accuracy=0.3)
+    history = json.loads((project / "data/07_model_output/m1_m2/training_history.json").read_text())
+    assert 0 < history["stages"]["m1_m2"]["active_units"][0] <= 50
+
+
+@pytest.fixture(scope="module")
+def split():
+    return data.split_labeled_unlabeled(data.load_dataset("digits"), labels_per_class=5, seed=0)
+
+
+@pytest.mark.parametrize("model_params, match", [
+    ({"likelihood": "poisson"}, r"model.likelihood must be one of \['bernoulli', 'gaussian'\], got 'poisson'"),
+    ({"latent_dim": 0}, r"model.latent_dim must be a positive integer, got 0"),
+    ({"hidden_units": [500, "x"]}, r"model.hidden_units must be a list of positive integers"),
+    ({"alpha": -0.1}, r"model.alpha must be a non-negative number, got -0.1"),
+    ({"binarize": "yes"}, r"model.binarize must be true or false, got 'yes'"),
+    ({"latnet_dim": 50}, r"unknown model parameter\(s\) \['latnet_dim'\]"),
+])
+def test_train_m2_rejects_bad_parameters_before_training(split, model_params, match):
+    from ssl_pipelines.pipelines.m2.nodes import train_m2
+
+    with pytest.raises(ConfigError, match=match):
+        train_m2(split, model_params, {"epochs": 1}, 0)
+
+
+def test_bernoulli_likelihood_rejects_data_outside_unit_interval(split):
+    from ssl_pipelines.pipelines.m1.nodes import build_m1
+
+    import dataclasses
+
+    centered = dataclasses.replace(split, x_labeled=split.x_labeled - 0.5, x_unlabeled=split.x_unlabeled - 0.5)
+    with pytest.raises(ConfigError, match=r"likelihood 'bernoulli' needs inputs in \[0, 1\]"):
+        build_m1(centered, {}, 0)
+    build_m1(centered, {"likelihood": "gaussian"}, 0)  # fine with a Gaussian likelihood
+
+
+def test_m1_m2_threshold_validation(split):
+    from ssl_pipelines.pipelines.m1.nodes import build_m1
+    from ssl_pipelines.pipelines.m1_m2.nodes import select_active_units
+
+    m1 = build_m1(split, {"latent_dim": 4, "hidden_units": [8]}, 0)
+    with pytest.raises(ConfigError, match="stack.active_threshold must be a non-negative number"):
+        select_active_units(m1, split, {"active_threshold": "high"}, 0)
+    with pytest.raises(ConfigError, match="no M1 latent unit has a posterior-mean std above"):
+        select_active_units(m1, split, {"active_threshold": 1e6}, 0)
