@@ -160,7 +160,7 @@ class HybridNet(SSLModel):
         n_l = tf.shape(x_l)[0]
         x = tf.concat([x_l, batch[X_UNLABELED]], 0) if X_UNLABELED in batch else x_l
         x_s, x_t = two_views(x, self.augment_shift, self.augment_flip) if training else (x, x)
-        step = self.optimizer.iterations if self.optimizer is not None else 0
+        step = self.optimizer.iterations if getattr(self, "optimizer", None) is not None else 0
         zero = tf.constant(0.0)
         terms = {"reconstruction": zero, "intermediate": zero, "stability": zero, "stability_weight": zero}
         need_decoders = self.lambda_rec > 0 or self.lambda_inter > 0

@@ -80,7 +80,7 @@ class MeanTeacher(SSLModel):
         x_s, x_t = two_views(x, self.augment_shift, self.augment_flip) if training else (x, x)
         logits = self.backbone(x_s, training=training)
         ce = tf.reduce_mean(cross_entropy_from_logits(y, logits[:n_l]))
-        step = self.optimizer.iterations if self.optimizer is not None else 0
+        step = self.optimizer.iterations if getattr(self, "optimizer", None) is not None else 0
         weight = self.stability_weight * sigmoid_rampup(step, self.stability_rampup_steps)
         target = tf.stop_gradient(self.teacher(x_t, training=training))
         stab = tf.reduce_mean(softmax_mse(logits, target))

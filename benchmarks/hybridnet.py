@@ -1,0 +1,167 @@
+"""HybridNet ablation benchmark: classification only vs classification + stability (Mean Teacher)
+vs full HybridNet, on the same tiny ConvLarge-style net and the same number of steps.
+
+Checks the *ordering* of the paper's Table 1 (CIFAR-10, 4000 labels, ConvLarge, 600 epochs:
+79.0 < 81.3 < 86.6 % accuracy) at a CPU budget, and reports the step time of each configuration
+relative to the classification-only (supervised) step. Run by hand, e.g.::
+
+    nice -n 10 .venv/bin/python benchmarks/hybridnet.py --dataset cifar10 \
+        --data-path data/01_raw/cifar10_jpeg.npz --labels 4000 --seeds 0 1 2 --steps 400
+
+Writes ``benchmarks/runs/hybridnet_<dataset>_<time>.json`` and prints a Markdown table.
+``--data-path``: for cifar10 a ``.npz`` cache (``ssl_pipelines.data.save_npz``) or the JPEG
+``.tar.xz`` (decoded and cached next to ``--cache``); for mnist the IDX folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+CONFIGS = {
+    # Table 1 rows: (lambda_cls, lambda_rec, lambda_inter, lambda_stab, balanced)
+    "classification": dict(lambda_rec=0.0, lambda_inter=0.0, lambda_stab=0.0),
+    "cls+stability": dict(lambda_rec=0.0, lambda_inter=0.0),
+    "hybridnet_full": dict(),
+}
+PAPER = {"classification": 79.0, "cls+stability": 81.3, "hybridnet_full": 86.6}  # Table 1, C10 4000
+
+
+def load(args):
+    from ssl_pipelines import data
+
+    if args.dataset == "mnist":
+        return data.load_dataset("idx", path=args.data_path)
+    path = Path(args.data_path)
+    if path.suffix == ".npz":
+        return data.load_dataset("npz", path=str(path))
+    cache = Path(args.cache)
+    if cache.exists():
+        return data.load_dataset("npz", path=str(cache))
+    ds = data.load_dataset("image_folder", path=str(path))
+    data.save_npz(ds, cache)
+    return ds
+
+
+class StepTimer:
+    def __init__(self):
+        import keras
+
+        class CB(keras.callbacks.Callback):
+            def __init__(cb):
+                super().__init__()
+                cb.times = []
+
+            def on_train_batch_begin(cb, batch, logs=None):
+                cb.t = time.perf_counter()
+
+            def on_train_batch_end(cb, batch, logs=None):
+                cb.times.append(time.perf_counter() - cb.t)
+
+        self.cb = CB()
+
+
+def run_one(ds, cfg_name, seed, args):
+    import keras
+
+    from ssl_pipelines import data, methods, models
+    from ssl_pipelines.training import set_global_seed
+
+    set_global_seed(seed)
+    sp = data.split_labeled_unlabeled(ds, labels_per_class=args.labels // ds.num_classes, seed=seed,
+                                      validation_per_class=0, max_unlabeled=args.max_unlabeled)
+    parts = models.build_hybrid_branches("convlarge", sp.input_shape, sp.num_classes, stages=args.stages,
+                                         top=args.top, dropout=args.dropout, input_noise=args.input_noise)
+    kw = dict(lambda_stab=args.lambda_stab, ema_decay=args.ema_decay,
+              stab_rampup_steps=args.rampup_steps, rec_rampup_steps=args.rampup_steps,
+              inter_rampup_steps=max(1, args.rampup_steps * 2 // 5), rampdown_steps=args.steps,
+              augment_shift=args.shift, augment_flip=args.flip)
+    kw.update(CONFIGS[cfg_name])
+    model = methods.HybridNet(**parts, **kw)
+    model.compile(optimizer=keras.optimizers.Adam(args.lr))
+    stream = data.ssl_stream(sp.x_labeled, sp.y_labeled, sp.x_unlabeled, batch_labeled=args.batch_labeled,
+                             batch_unlabeled=args.batch_unlabeled, seed=seed)
+    timer = StepTimer()
+    t0 = time.perf_counter()
+    hist = model.fit(stream, epochs=1, steps_per_epoch=args.steps, verbose=0, callbacks=[timer.cb])
+    train_time = time.perf_counter() - t0
+    n_test = args.test_size or len(sp.x_test)
+    x_test, y_test = sp.x_test[:n_test], sp.y_test[:n_test]
+    ema = np.asarray(model.predict(x_test, batch_size=500, verbose=0)).argmax(1)
+    raw = np.asarray(model.backbone.predict(x_test, batch_size=500, verbose=0)).argmax(1)
+    times = np.asarray(timer.cb.times[5:])  # skip tracing
+    return {
+        "config": cfg_name, "seed": seed, "steps": args.steps,
+        "accuracy_ema": float((ema == y_test).mean()) * 100, "accuracy_raw": float((raw == y_test).mean()) * 100,
+        "step_time_median_s": float(np.median(times)), "train_time_s": train_time,
+        "final_terms": {k: float(v[-1]) for k, v in hist.history.items()}, "n_test": int(n_test),
+        "n_labeled": int(len(sp.x_labeled)), "n_unlabeled": int(len(sp.x_unlabeled)),
+    }
+
+
+def table(results, dataset):
+    cfgs = [c for c in CONFIGS if any(r["config"] == c for r in results)]
+    base = np.median([r["step_time_median_s"] for r in results if r["config"] == "classification"] or [np.nan])
+    lines = ["| configuration | EMA acc. % (mean ± std) | raw acc. % | step time (s) | × cls step | seeds | paper (C10 4000, 600 ep.) |",
+             "|---|---|---|---|---|---|---|"]
+    for c in cfgs:
+        rs = [r for r in results if r["config"] == c]
+        ema = np.array([r["accuracy_ema"] for r in rs])
+        raw = np.array([r["accuracy_raw"] for r in rs])
+        st = np.median([r["step_time_median_s"] for r in rs])
+        paper = f"{PAPER[c]}" if dataset == "cifar10" else "–"
+        lines.append(f"| {c} | {ema.mean():.2f} ± {ema.std(ddof=1) if len(ema) > 1 else 0:.2f} | "
+                     f"{raw.mean():.2f} ± {raw.std(ddof=1) if len(raw) > 1 else 0:.2f} | {st:.3f} | "
+                     f"{st / base:.2f} | {len(rs)} | {paper} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", choices=["cifar10", "mnist"], default="cifar10")
+    p.add_argument("--data-path", default="data/01_raw/cifar10_jpeg.npz")
+    p.add_argument("--cache", default="data/01_raw/cifar10_jpeg.npz")
+    p.add_argument("--labels", type=int, default=4000)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--configs", nargs="+", choices=list(CONFIGS), default=list(CONFIGS))
+    p.add_argument("--steps", type=int, default=400, help="optimizer steps per run (same for every config)")
+    p.add_argument("--max-unlabeled", type=int, default=None, help="subsample the unlabeled pool")
+    p.add_argument("--test-size", type=int, default=None, help="evaluate on the first N test images")
+    p.add_argument("--stages", type=json.loads, default=[[32, 1], [64, 1]])
+    p.add_argument("--top", type=json.loads, default=[64])
+    p.add_argument("--dropout", type=float, default=0.0)
+    p.add_argument("--input-noise", type=float, default=0.0)
+    p.add_argument("--batch-labeled", type=int, default=20)
+    p.add_argument("--batch-unlabeled", type=int, default=80)
+    p.add_argument("--lr", type=float, default=0.003)
+    p.add_argument("--lambda-stab", type=float, default=100.0)
+    p.add_argument("--ema-decay", type=float, default=0.97)
+    p.add_argument("--rampup-steps", type=int, default=100)
+    p.add_argument("--shift", type=int, default=2)
+    p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--out", default="benchmarks/runs")
+    args = p.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    ds = load(args)
+    results = []
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"hybridnet_{args.dataset}_{time.strftime('%Y%m%dT%H%M%S')}.json"
+    for seed in args.seeds:
+        for cfg in args.configs:
+            r = run_one(ds, cfg, seed, args)
+            results.append(r)
+            print(f"{cfg} seed {seed}: EMA {r['accuracy_ema']:.2f}% raw {r['accuracy_raw']:.2f}% "
+                  f"step {r['step_time_median_s']:.3f}s train {r['train_time_s']:.0f}s", flush=True)
+            path.write_text(json.dumps({"args": vars(args), "results": results}, indent=1))
+    print(table(results, args.dataset))
+    print(f"results: {path}")
+
+
+if __name__ == "__main__":
+    main()
