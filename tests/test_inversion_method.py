@@ -86,9 +86,8 @@ def test_reconstruction_and_entropy_are_taken_on_the_selected_samples(digits_spl
 
 def test_labeled_only_batch_has_no_unsupervised_terms(digits_split):
     model = methods.InversionSSL(small_net(digits_split), alpha=0.6)
-    terms = model.compute_losses((digits_split.x_labeled[:5], digits_split.y_labeled[:5]) and
-                                 {"x_labeled": tf.constant(digits_split.x_labeled[:5]),
-                                  "y_labeled": tf.constant(digits_split.y_labeled[:5])}, training=False)
+    batch = model.as_batch((tf.constant(digits_split.x_labeled[:5]), tf.constant(digits_split.y_labeled[:5])))
+    terms = model.compute_losses(batch, training=False)
     assert float(terms["reconstruction"]) == 0.0 and float(terms["loss"]) == pytest.approx(0.6 * float(terms["cross_entropy"]))
 
 
@@ -193,3 +192,25 @@ def test_1d_bird10_net_trains_with_the_inversion_loss(mnist1d_split, tmp_path):
     model.save(path)
     np.testing.assert_allclose(keras.models.load_model(path).predict(sp.x_test[:8], verbose=0),
                                model.predict(sp.x_test[:8], verbose=0), atol=1e-5)
+
+
+def test_multiscale_terms_enter_the_reconstruction_part_of_eq10(digits_split):
+    batch = next(iter(stream(digits_split)))
+    model = methods.InversionSSL(small_net(digits_split), alpha=0.5, beta=0.8, reconstruction_layers=["conv_0", "pool_1"],
+                                 reconstruction_layer_weights=[0.01, 0.1])
+    t = {k: float(v) for k, v in model.compute_losses(batch, training=False).items() if not k.startswith("_")}
+    assert t["multiscale"] > 0
+    assert t["loss"] == pytest.approx(0.5 * t["cross_entropy"] + 0.5 * (0.8 * (t["reconstruction"] + t["multiscale"])
+                                                                         + 0.2 * t["entropy"]), rel=1e-5)
+    # the per-layer term on the unlabeled part, recomputed from the layer activations by hand:
+    # f^-1_l = (dz/dz_l)^T softmax(z), weighted summed squares
+    from ssl_pipelines.layers.inversion import layer_output_model
+
+    xu = batch["x_unlabeled"]
+    feats = layer_output_model(model.backbone, ["conv_0", "pool_1"])
+    with tf.GradientTape() as tape:
+        h0, h1, z = feats(xu)
+    g0, g1 = tape.gradient(z, [h0, h1], output_gradients=tf.nn.softmax(z))
+    expected = np.mean(0.01 * np.sum((g0 - h0).numpy().reshape(len(xu), -1) ** 2, 1)
+                       + 0.1 * np.sum((g1 - h1).numpy().reshape(len(xu), -1) ** 2, 1))
+    assert t["multiscale"] == pytest.approx(expected, rel=1e-4)

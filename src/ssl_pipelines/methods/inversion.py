@@ -130,7 +130,8 @@ class InversionSSL(SSLModel):
     def _ramp(self, start, end):
         if start is None or self.schedule_steps == 0:
             return tf.constant(end, tf.float32)
-        step = tf.cast(self.optimizer.iterations, tf.float32) if self.optimizer is not None else float(self.schedule_steps)
+        optimizer = getattr(self, "optimizer", None)
+        step = tf.cast(optimizer.iterations, tf.float32) if optimizer is not None else float(self.schedule_steps)
         t = tf.minimum(step / float(self.schedule_steps), 1.0)
         return start + (end - start) * t
 
@@ -180,7 +181,7 @@ class InversionSSL(SSLModel):
             rec = tf.reduce_mean(select(r_all))
             ent = tf.reduce_mean(select(e_all))
             ms = tf.reduce_mean(select(ms_all)) if ms_all is not None else None
-        rec_total = rec if ms is None or ms_all is None else rec + ms
+        rec_total = rec if ms is None else rec + ms
         alpha, beta = self.loss_weights()
         total = inversion_total_loss(ce, rec_total, ent, alpha, beta)
         terms = {"loss": total, "cross_entropy": ce, "reconstruction": rec, "entropy": ent,
