@@ -10,3 +10,6 @@ __all__ += ["GaussianSampling"]
 
 from ssl_pipelines.layers.pseudo_labels import PseudoLabelTable  # noqa: E402
 __all__ += ["PseudoLabelTable"]
+
+from ssl_pipelines.layers.inversion import InversionReconstruction, invert  # noqa: E402
+__all__ += ["InversionReconstruction", "invert"]
