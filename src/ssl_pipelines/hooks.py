@@ -151,3 +151,50 @@ class TrackingGuardHooks:
             f"to a reachable server or a local store (sqlite:///mlflow.db), or set "
             f"SSL_PIPELINES_MLFLOW_FALLBACK_URI=sqlite:///mlflow.db to fall back automatically."
         )
+
+
+class DistributionHooks:
+    """Run every training node under the ``runtime.strategy`` distribution strategy.
+
+    Parameters (``conf/base/parameters.yml``)::
+
+        runtime:
+          strategy: default          # default | mirrored | multi_worker
+          logical_cpu_devices: null  # e.g. 2: split the CPU into 2 devices (testing mirrored on CPU)
+
+    Models and optimizers created inside a node are created under the strategy's scope, so every
+    method trains distributed without code of its own.
+    """
+
+    def __init__(self) -> None:
+        self._strategy = None
+        self._scopes: dict[str, Any] = {}
+
+    @hook_impl
+    def after_context_created(self, context) -> None:
+        from ssl_pipelines.training.distribute import make_strategy
+
+        runtime = dict(context.params.get("runtime") or {})
+        name = runtime.get("strategy") or "default"
+        devices = runtime.get("logical_cpu_devices")
+        self._strategy = None if name == "default" and not devices else make_strategy(name, devices)
+
+    @hook_impl
+    def before_node_run(self, node, catalog, inputs, is_async, run_id) -> None:
+        if self._strategy is not None and node.namespace:
+            scope = self._strategy.scope()
+            scope.__enter__()
+            self._scopes[node.name] = scope
+
+    def _exit(self, node) -> None:
+        scope = self._scopes.pop(node.name, None)
+        if scope is not None:
+            scope.__exit__(None, None, None)
+
+    @hook_impl
+    def after_node_run(self, node, catalog, inputs, outputs, is_async, run_id) -> None:
+        self._exit(node)
+
+    @hook_impl
+    def on_node_error(self, error, node, catalog, inputs, is_async, run_id) -> None:
+        self._exit(node)

@@ -8,14 +8,14 @@ import os
 
 from kedro.config import OmegaConfigLoader
 
-from ssl_pipelines.hooks import CheckpointHooks, PipelineNameHooks, TrackingGuardHooks
+from ssl_pipelines.hooks import CheckpointHooks, DistributionHooks, PipelineNameHooks, TrackingGuardHooks
 
 
 def _env(key: str, default: str | None = None) -> str | None:
     return os.environ.get(key, default)
 
 
-HOOKS = (TrackingGuardHooks(), PipelineNameHooks(), CheckpointHooks())
+HOOKS = (TrackingGuardHooks(), PipelineNameHooks(), CheckpointHooks(), DistributionHooks())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

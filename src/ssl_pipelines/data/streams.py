@@ -44,13 +44,15 @@ def _check_batch(name: str, batch: int, available: int, what: str) -> int:
 
 
 def _shuffled_batches(n: int, batch: int, seed: int) -> tf.data.Dataset:
-    """Endless stream of index batches: each pass over ``range(n)`` is a fresh permutation."""
-    return (
-        tf.data.Dataset.range(n)
-        .shuffle(n, seed=seed, reshuffle_each_iteration=True)
-        .repeat()
-        .batch(batch, drop_remainder=True)
-    )
+    """Endless stream of index batches: pass ``k`` over ``range(n)`` is the stateless permutation
+    ``index_shuffle(., seed=(seed, k))``. Being stateless, the order is the same for every
+    iterator of the stream, under any distribution strategy, and after ``skip`` (exact resume)."""
+
+    def permuted(i):
+        seeds = tf.stack([tf.constant(seed, tf.int64), i // n])
+        return tf.random.experimental.index_shuffle(i % n, seeds, tf.constant(n - 1, tf.int64))
+
+    return tf.data.Dataset.range(2**62).map(permuted, deterministic=True).batch(batch, drop_remainder=True)
 
 
 def _augmenter(augment: dict | None):

@@ -46,6 +46,8 @@ class SSLModel(keras.Model):
 
     # === Forward ===
     def call(self, x, training: bool = False):
+        if isinstance(x, dict):  # an SSL batch (Keras' symbolic build under a distribution strategy)
+            x = x[X_LABELED]
         return self.backbone(x, training=training)
 
     def build(self, input_shape=None):
@@ -88,10 +90,10 @@ class SSLModel(keras.Model):
             # build over every trainable variable (not just those with gradients this step), so the
             # optimizer's state has the same layout in every run and can be checkpointed/restored.
             self.optimizer.build(self.trainable_variables)
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        if replicas > 1:  # per-replica batch means -> gradients of the global-batch mean once summed
-            loss = loss / replicas
         grads = tape.gradient(loss, variables)
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        if replicas > 1:  # per-replica batch means -> the optimizer sums replicas: global-batch mean
+            grads = [None if g is None else g / replicas for g in grads]
         pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
         if pairs:
             self.optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
