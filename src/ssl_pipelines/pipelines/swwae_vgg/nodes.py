@@ -51,13 +51,19 @@ def check_loss_params(loss_params: dict | None, levels: int) -> dict:
     if reduction not in REDUCTIONS:
         raise ConfigError(f"finetune.loss.reduction must be one of {list(REDUCTIONS)}, got {reduction!r}")
     allowed = {"image", *[f"pool{l}" for l in range(1, levels)]}
+    vgg_keys = {"image", *[f"pool{l}" for l in range(1, 5)]}  # every target VGG16 can have
     weights = dict(p.get("weights") or {"image": 1.0})
-    bad = sorted(set(weights) - allowed)
+    bad = sorted(set(weights) - vgg_keys)
     if bad:
-        raise ConfigError(f"unknown finetune.loss.weights key(s) {bad}; expected a subset of {sorted(allowed)}")
+        raise ConfigError(f"unknown finetune.loss.weights key(s) {bad}; expected a subset of {sorted(vgg_keys)}")
     for k, v in weights.items():
         if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
             raise ConfigError(f"finetune.loss.weights.{k} must be a non-negative number, got {v!r}")
+    missing = sorted(k for k in set(weights) - allowed if weights[k])
+    if missing:
+        raise ConfigError(f"finetune.loss.weights {missing} are non-zero but a {levels}-block VGG16 only has "
+                          f"targets {sorted(allowed)}; set them to 0 or use more blocks")
+    weights = {k: v for k, v in weights.items() if k in allowed}
     cw = p.get("classification_weight", 1.0)
     if isinstance(cw, bool) or not isinstance(cw, (int, float)) or cw < 0:
         raise ConfigError(f"finetune.loss.classification_weight must be a non-negative number, got {cw!r}")

@@ -1,0 +1,137 @@
+"""swwae_vgg nodes (frozen stages, parameter errors) and the staged pipeline end to end."""
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import mlflow_runs
+from ssl_pipelines.data import ConfigError
+from ssl_pipelines.pipelines.common_nodes import load_dataset, split_labeled_unlabeled
+from ssl_pipelines.pipelines.swwae_vgg.nodes import (
+    finetune_swwae,
+    pretrain_classifier,
+    train_chained_decoder,
+    train_layerwise_decoders,
+)
+
+# 8x8 digits without resizing: 3 pooling levels (8 -> 4 -> 2 -> 1)
+DATA = {"name": "digits", "labels_per_class": 10, "validation_per_class": 2, "max_unlabeled": 64}
+MODEL = {"unpooling": "swwae", "variant": "all",
+         "backbone_kwargs": {"width": 0.125, "blocks": 3, "fc_units": 32, "dropout": 0.0}}
+STAGE = {"epochs": 1, "steps_per_epoch": 3, "batch_labeled": 8, "batch_unlabeled": 8, "verbose": 0,
+         "optimizer": {"name": "adam", "learning_rate": 0.01}}
+PRETRAIN = {"epochs": 1, "steps_per_epoch": 2, "batch_size": 16, "verbose": 0}
+
+
+@pytest.fixture(scope="module")
+def split():
+    ds = load_dataset(DATA, 0)
+    return split_labeled_unlabeled(ds, DATA, 0)[0]
+
+
+def _snapshot(model):
+    return [np.array(w) for w in model.weights]
+
+
+def test_frozen_stages_leave_the_encoder_unchanged_and_train_the_decoders(split):
+    backbone, _, metrics = pretrain_classifier(split, MODEL, PRETRAIN, 0)
+    assert {"train_error", "validation_error", "test_error", "generalization_gap"} <= set(metrics)
+    before = _snapshot(backbone)
+    decoders, h2 = train_layerwise_decoders(backbone, split, MODEL, STAGE, 0)
+    dec_before = [_snapshot(d) for d in decoders]
+    decoders, h3 = train_chained_decoder(backbone, decoders, split, MODEL, STAGE, 0)
+    for a, w in zip(before, backbone.weights):
+        np.testing.assert_array_equal(a, np.asarray(w))
+    assert h2["frozen_encoder_max_abs_change"] == [0.0] and h3["frozen_encoder_max_abs_change"] == [0.0]
+    assert "recon_pool2" in h2 and "recon_pool2" in h3
+    # step 3 trained the decoders it got from step 2
+    assert any(not np.allclose(a, np.asarray(w)) for d, snap in zip(decoders, dec_before)
+               for a, w in zip(snap, d.weights))
+    # step 4 trains the encoder again
+    ft = {**STAGE, "loss": {"weights": {"image": 1.0, "pool1": 0.1, "pool2": 0.1}}}
+    model, history, ft_metrics = finetune_swwae(backbone, decoders, split, MODEL, ft, 0, {}, h2, h3)
+    assert any(not np.allclose(a, np.asarray(w)) for a, w in zip(before, backbone.weights))
+    assert set(history["stages"]) == {"pretrain", "decoder_layerwise", "decoder_chained", "finetune"}
+    assert model.trainable and backbone.trainable
+    assert 0.0 <= ft_metrics["test_error"]["value"] <= 100.0
+
+
+def test_layerwise_variant_skips_step_3(split):
+    backbone, _, _ = pretrain_classifier(split, MODEL, PRETRAIN, 0)
+    model = {**MODEL, "variant": "layerwise"}
+    decoders, _ = train_layerwise_decoders(backbone, split, model, STAGE, 0)
+    snap = [_snapshot(d) for d in decoders]
+    out, history = train_chained_decoder(backbone, decoders, split, model, STAGE, 0)
+    assert out is decoders and history == {"skipped": [1.0]}
+    for d, s in zip(decoders, snap):
+        for a, w in zip(s, d.weights):
+            np.testing.assert_array_equal(a, np.asarray(w))
+
+
+@pytest.mark.parametrize("model, pretrain, match", [
+    ({**MODEL, "unpooling": "bilinear"}, PRETRAIN, "model.unpooling"),
+    ({**MODEL, "variant": "middle"}, PRETRAIN, "model.variant"),
+    ({**MODEL, "decoder": 1}, PRETRAIN, "unknown model parameter"),
+    (MODEL, {**PRETRAIN, "init": "random"}, "pretrain.init"),
+    (MODEL, {**PRETRAIN, "init": "imagenet"}, "weights_path"),
+    (MODEL, {**PRETRAIN, "init": "imagenet", "weights_path": "/nonexistent/vgg16.h5"}, "cannot load VGG16"),
+])
+def test_bad_parameters_raise_before_training(split, model, pretrain, match):
+    with pytest.raises(ConfigError, match=match):
+        pretrain_classifier(split, model, pretrain, 0)
+
+
+@pytest.mark.parametrize("loss, match", [
+    ({"reduction": "max"}, "reduction"),
+    ({"weights": {"pool3": 1.0}}, "pool3"),  # pool3 is the top of a 3-block encoder, not a target
+    ({"weights": {"pool5": 0.0}}, "unknown finetune.loss.weights"),
+    ({"weights": {"image": -1}}, "non-negative"),
+    ({"typo": 1}, "unknown finetune.loss"),
+])
+def test_bad_loss_parameters_raise(split, loss, match):
+    from ssl_pipelines.pipelines.swwae_vgg.nodes import check_loss_params
+
+    with pytest.raises(ConfigError, match=match):
+        check_loss_params(loss, levels=3)
+
+
+FAST = {"swwae_vgg": {
+    "data": {"resize": None, "labels_per_class": 20, "validation_per_class": 5},
+    "model": {"backbone_kwargs": {"blocks": 3, "width": 0.25, "fc_units": 64, "dropout": 0.0}},
+    "pretrain": {"epochs": 8, "verbose": 0},
+    "decoder_layerwise": {"epochs": 1, "steps_per_epoch": 3, "verbose": 0},
+    "decoder_chained": {"epochs": 1, "steps_per_epoch": 3, "verbose": 0},
+    "finetune": {"epochs": 2, "steps_per_epoch": 5, "verbose": 0,
+                 "loss": {"weights": {"image": 1.0, "pool1": 0.1, "pool2": 0.1, "pool3": 0.0, "pool4": 0.0}}},
+}}
+
+
+def test_swwae_vgg_pipeline_end_to_end(kedro_project):
+    project, uri = kedro_project("swwae_vgg", params=FAST)
+    out = project / "data"
+    report = json.loads((out / "08_reporting/swwae_vgg/evaluation_report.json").read_text())
+    assert report["n"] == 450 and report["accuracy"] > 0.3, report["accuracy"]  # chance is 0.1
+    layerwise = json.loads((out / "07_model_output/swwae_vgg/layerwise_history.json").read_text())
+    chained = json.loads((out / "07_model_output/swwae_vgg/chained_history.json").read_text())
+    assert layerwise["frozen_encoder_max_abs_change"] == [0.0] and chained["frozen_encoder_max_abs_change"] == [0.0]
+    assert (out / "08_reporting/swwae_vgg/reconstruction.png").stat().st_size > 1000
+
+    run = mlflow_runs(uri).iloc[0]
+    assert run["status"] == "FINISHED"
+    assert abs(run["metrics.test.accuracy"] - report["accuracy"]) < 1e-9
+    for metric in ("test.top5_error", "finetune.train_error", "finetune.validation_error",
+                   "finetune.generalization_gap", "pretrain.test_error", "finetune.recon_image",
+                   "finetune.recon_pool2", "decoder_layerwise.recon_pool1"):
+        assert f"metrics.{metric}" in run.index and np.isfinite(run[f"metrics.{metric}"]), metric
+    import mlflow
+
+    client = mlflow.MlflowClient(uri)
+    artifacts = {a.path for d in ("models", "figures", "histories") for a in client.list_artifacts(run["run_id"], d)}
+    assert {"models/trained_model.keras", "figures/reconstruction.png", "figures/learning_curves.png",
+            "histories/training_history.json"} <= artifacts
+
+    import keras
+
+    model = keras.models.load_model(out / "06_models/swwae_vgg/trained_model.keras")
+    assert type(model).__name__ == "SWWAEModel" and model.variant == "all" and model.uses_switches
