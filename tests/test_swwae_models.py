@@ -66,3 +66,17 @@ def test_vgg16_is_a_plain_classifier_backbone(tmp_path):
     path = str(tmp_path / "vgg.keras")
     net.save(path)
     np.testing.assert_allclose(keras.models.load_model(path).predict(x, verbose=0), ref, atol=1e-5)
+
+
+def test_caffe_preprocessing_matches_keras_vgg16_convention_and_stays_frozen():
+    net = build_backbone("vgg16", (32, 32, 3), 10, width=0.0625, fc_units=8, preprocessing="caffe")
+    layer = net.get_layer("caffe_preprocess")
+    x = np.random.default_rng(2).random((2, 32, 32, 3)).astype("float32")
+    # hand computation: RGB in [0, 1] -> 255 * BGR - ImageNet BGR means
+    expected = 255.0 * x[..., ::-1] - np.array([103.939, 116.779, 123.68], "float32")
+    np.testing.assert_allclose(layer(x).numpy(), expected, atol=1e-3)
+    assert not layer.trainable and all("caffe_preprocess" not in w.path for w in net.trainable_weights)
+    with pytest.raises(ConfigError, match="3-channel"):
+        build_backbone("vgg16", (32, 32, 1), 10, preprocessing="caffe")
+    with pytest.raises(ConfigError, match="preprocessing"):
+        build_backbone("vgg16", (32, 32, 3), 10, preprocessing="torch")

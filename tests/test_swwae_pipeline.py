@@ -36,6 +36,8 @@ def _snapshot(model):
 
 def test_frozen_stages_leave_the_encoder_unchanged_and_train_the_decoders(split):
     backbone, _, metrics = pretrain_classifier(split, MODEL, PRETRAIN, 0)
+    backbone.get_layer("fc1").trainable = False  # a layer frozen on purpose stays frozen after the stages
+    flags = [layer.trainable for layer in backbone.layers]
     assert {"train_error", "validation_error", "test_error", "generalization_gap"} <= set(metrics)
     before = _snapshot(backbone)
     decoders, h2 = train_layerwise_decoders(backbone, split, MODEL, STAGE, 0)
@@ -43,6 +45,7 @@ def test_frozen_stages_leave_the_encoder_unchanged_and_train_the_decoders(split)
     decoders, h3 = train_chained_decoder(backbone, decoders, split, MODEL, STAGE, 0)
     for a, w in zip(before, backbone.weights):
         np.testing.assert_array_equal(a, np.asarray(w))
+    assert [layer.trainable for layer in backbone.layers] == flags
     assert h2["frozen_encoder_max_abs_change"] == [0.0] and h3["frozen_encoder_max_abs_change"] == [0.0]
     assert "recon_pool2" in h2 and "recon_pool2" in h3
     # step 3 trained the decoders it got from step 2

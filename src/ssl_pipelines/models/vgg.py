@@ -41,6 +41,7 @@ def vgg16(
     fc_units: int = 4096,
     dropout: float = 0.5,
     kernel_initializer: str = "he_normal",
+    preprocessing: str | None = None,
     name: str = "vgg16",
 ) -> keras.Model:
     """VGG16 classifier (inputs -> logits) whose max pools also return their switches.
@@ -56,6 +57,11 @@ def vgg16(
         kernel_initializer: of every conv / dense layer. ``he_normal`` (default) lets the plain
             16-layer net train from scratch on small data; the original VGG was trained by
             stage-wise initialization instead, and ImageNet weights overwrite it anyway.
+        preprocessing: ``None`` (inputs used as given) or ``"caffe"``: inputs in [0, 1] RGB are
+            mapped inside the model to the Caffe/ImageNet-VGG convention (0-255, BGR, ImageNet
+            channel means subtracted; = ``keras.applications.vgg16.preprocess_input(255 x)``) by a
+            frozen 1x1 conv ``caffe_preprocess``. Needed for ImageNet weights, and it puts the
+            activations on the scale the paper's loss weights (1e-10, 1e-12) were chosen for.
 
     The pooling layers are :class:`~ssl_pipelines.layers.MaxPoolingWithSwitches`; as a plain
     classifier this is exactly VGG16 (the switches are simply unused), so the ``supervised``
@@ -80,6 +86,10 @@ def vgg16(
     # === Encoder ===
     inputs = keras.Input(tuple(input_shape), name="x")
     x = inputs
+    if preprocessing == "caffe":
+        x = _caffe_preprocess(int(input_shape[-1]))(x)
+    elif preprocessing is not None:
+        raise ConfigError(f"vgg16 preprocessing must be null or 'caffe', got {preprocessing!r}")
     for b, (filters, convs) in enumerate(VGG16_BLOCKS[:blocks], start=1):
         for c in range(1, convs + 1):
             x = keras.layers.Conv2D(_scaled(filters, width), 3, padding="same", activation="relu",
@@ -96,6 +106,21 @@ def vgg16(
         x = keras.layers.Dropout(float(dropout), name="fc2_dropout")(x)
     logits = keras.layers.Dense(int(num_classes), name="predictions")(x)
     return keras.Model(inputs, logits, name=name)
+
+
+#: ImageNet channel means in BGR order (the Caffe VGG16 convention, keras.applications "caffe" mode).
+IMAGENET_BGR_MEAN = (103.939, 116.779, 123.68)
+
+
+def _caffe_preprocess(channels: int) -> keras.layers.Layer:
+    """Frozen 1x1 conv: [0, 1] RGB -> 255 * BGR - ImageNet mean (exact, serializable, no new class)."""
+    if channels != 3:
+        raise ConfigError(f"vgg16 preprocessing 'caffe' needs 3-channel RGB inputs, got {channels} channels")
+    kernel = [[[[0.0, 0.0, 255.0], [0.0, 255.0, 0.0], [255.0, 0.0, 0.0]]]]  # (1, 1, in RGB, out BGR)
+    return keras.layers.Conv2D(
+        3, 1, trainable=False, name="caffe_preprocess",
+        kernel_initializer=keras.initializers.Constant(kernel),
+        bias_initializer=keras.initializers.Constant([-m for m in IMAGENET_BGR_MEAN]))
 
 
 def vgg16_levels(backbone: keras.Model) -> list[dict]:

@@ -142,6 +142,7 @@ def _train_frozen(backbone, decoders, split, variant, stage_params, seed, stage:
     train = prepare_training(stage_params, seed, defaults={"batch_size": 32})
     levels = len(decoders)
     weights = {"image": 1.0, **{f"pool{l}": 1.0 for l in range(1, levels)}}  # all 1 in pre-training (§3.2)
+    flags = [layer.trainable for layer in backbone.layers]
     backbone.trainable = False
     model = SWWAEModel(backbone, decoders, variant=variant, loss_weights=weights, classification_weight=0.0,
                        reduction="mean", name=f"swwae_{stage}")
@@ -151,6 +152,8 @@ def _train_frozen(backbone, decoders, split, variant, stage_params, seed, stage:
     history = train.fit(model, stream, steps, None, stage=stage)
     history["frozen_encoder_max_abs_change"] = [_max_abs_change(before, backbone)]
     backbone.trainable = True
+    for layer, flag in zip(backbone.layers, flags):  # e.g. the frozen caffe_preprocess stays frozen
+        layer.trainable = flag
     return history
 
 
@@ -190,7 +193,6 @@ def finetune_swwae(backbone, decoders, split: SSLSplit, model_params: dict, fine
     p = check_model_params(model_params)
     train = prepare_training(finetune_params, seed, defaults={"batch_size": 32}, extra_keys={"loss"})
     loss = check_loss_params(train.extra.get("loss"), len(decoders))
-    backbone.trainable = True
     model = SWWAEModel(backbone, decoders, variant=p.get("variant", "all"), name="swwae_vgg", **loss)
     model.compile(optimizer=train.optimizer, jit_compile=train.jit_compile)
     stream, steps = _ssl_stream(split, train, loss["reconstruct_unlabeled"])
