@@ -44,8 +44,18 @@ def make_project_copy(dest: Path) -> Path:
     return dest
 
 
+@pytest.fixture(scope="session")
+def empty_mlflow_db(tmp_path_factory) -> Path:
+    """An MLflow sqlite store with its tables created once (creating them costs seconds per run)."""
+    import mlflow
+
+    path = tmp_path_factory.mktemp("mlflow") / "empty.db"
+    mlflow.MlflowClient(f"sqlite:///{path}").search_experiments()
+    return path
+
+
 @pytest.fixture
-def kedro_project(tmp_path, monkeypatch):
+def kedro_project(tmp_path, monkeypatch, empty_mlflow_db):
     """A copy of the project's ``conf/`` and ``pyproject.toml`` in a temporary folder, with its
     own MLflow sqlite store; returns a ``run(pipeline, params=None, env=None)`` function that runs
     a pipeline through a ``KedroSession`` and returns ``(project_path, tracking_uri)``."""
@@ -53,6 +63,7 @@ def kedro_project(tmp_path, monkeypatch):
     from kedro.framework.startup import bootstrap_project
 
     project = make_project_copy(tmp_path / "project")
+    shutil.copy(empty_mlflow_db, project / "mlflow.db")
     uri = f"sqlite:///{project / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.chdir(project)
@@ -68,6 +79,7 @@ def kedro_project(tmp_path, monkeypatch):
             mlflow.end_run()
         return project, uri
 
+    run.project, run.uri = project, uri  # for tests of runs that fail
     return run
 
 
