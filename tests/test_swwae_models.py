@@ -80,3 +80,18 @@ def test_caffe_preprocessing_matches_keras_vgg16_convention_and_stays_frozen():
         build_backbone("vgg16", (32, 32, 1), 10, preprocessing="caffe")
     with pytest.raises(ConfigError, match="preprocessing"):
         build_backbone("vgg16", (32, 32, 3), 10, preprocessing="torch")
+
+
+def test_load_vgg16_weights_by_layer_name(tmp_path):
+    from ssl_pipelines.models import load_vgg16_weights
+
+    ref = keras.applications.VGG16(weights=None, include_top=False, input_shape=(32, 32, 3))
+    path = str(tmp_path / "vgg16_notop.weights.h5")
+    ref.save_weights(path)
+    net = build_backbone("vgg16", (32, 32, 3), 10, fc_units=8)
+    loaded = load_vgg16_weights(net, path)
+    assert sorted(loaded) == sorted(layer.name for layer in ref.layers if layer.weights)  # the 13 convs
+    np.testing.assert_array_equal(net.get_layer("block5_conv3").kernel.numpy(),
+                                  ref.get_layer("block5_conv3").kernel.numpy())
+    with pytest.raises(ConfigError, match="no layer"):
+        load_vgg16_weights(build_backbone("vgg16", (32, 32, 3), 10, width=0.5, fc_units=8), path)

@@ -216,28 +216,45 @@ def build_vgg16_decoders(
 
 def load_vgg16_weights(backbone: keras.Model, path: str) -> list[str]:
     """Copy weights by layer name from a ``keras.applications.VGG16`` weights file (local path,
-    e.g. ``vgg16_weights_tf_dim_ordering_tf_kernels.h5``) into a :func:`vgg16` backbone.
+    e.g. ``vgg16_weights_tf_dim_ordering_tf_kernels.h5`` with the top, or the ``_notop`` file)
+    into a :func:`vgg16` backbone.
 
-    Layers whose shapes differ (e.g. ``predictions`` for another class count, or a width
-    multiplier != 1) are skipped and logged. Returns the names of the layers loaded.
+    The file is read into a reference ``keras.applications.VGG16`` (with the top at 224x224x3,
+    else without it); layers whose shapes differ (``predictions`` for another class count, ``fc1``
+    at another input size, any layer at ``width != 1``) are skipped and logged. Returns the names
+    of the layers loaded.
     """
-    include_top = any(layer.name == "predictions" for layer in backbone.layers) and path.endswith("kernels.h5")
-    try:
-        ref = keras.applications.VGG16(weights=path, include_top=include_top,
-                                       input_shape=tuple(backbone.inputs[0].shape[1:]) if not include_top else None)
-    except Exception as exc:  # noqa: BLE001 - any failure here is a configuration problem
-        raise ConfigError(f"cannot load VGG16 weights from {path!r}: {exc}") from exc
+    import os
+
+    if not os.path.exists(path):
+        raise ConfigError(f"cannot load VGG16 weights from {path!r}: no such file")
+    errors = []
+    ref = None
+    for include_top, shape in ((True, None), (False, tuple(backbone.inputs[0].shape[1:]))):
+        try:
+            ref = keras.applications.VGG16(weights=None, include_top=include_top, input_shape=shape)
+            ref.load_weights(path)
+            break
+        except Exception as exc:  # noqa: BLE001 - try the other layout, report both below
+            errors.append(f"include_top={include_top}: {exc}")
+            ref = None
+    if ref is None:
+        raise ConfigError(f"cannot load VGG16 weights from {path!r}: " + "; ".join(errors))
     loaded = []
     for layer in ref.layers:
+        src = layer.get_weights()
+        if not src:
+            continue
         try:
             target = backbone.get_layer(layer.name)
         except ValueError:
             continue
-        src = layer.get_weights()
-        if src and [w.shape for w in src] == [tuple(v.shape) for v in target.weights]:
+        if [w.shape for w in src] == [tuple(v.shape) for v in target.weights]:
             target.set_weights(src)
             loaded.append(layer.name)
-        elif src:
+        else:
             logger.warning("VGG16 weights: skipped %s (shape mismatch)", layer.name)
+    if not loaded:
+        raise ConfigError(f"no layer of {path!r} matches the backbone (width must be 1.0 for ImageNet weights)")
     logger.info("VGG16 weights from %s: loaded %d layers", path, len(loaded))
     return loaded
