@@ -1,0 +1,376 @@
+"""``ssl-pipelines``: compare methods as users do it.
+
+``ssl-pipelines sweep`` runs any set of the project's Kedro pipelines over seeds and label counts,
+each run a child MLflow run (tagged ``method``, ``dataset``, ``labels``, ``seed``) of one parent
+run for the sweep; ``ssl-pipelines results`` reads MLflow and writes the results table (mean ± std
+test error per method x label count beside the published number) as Markdown, CSV and PNG, and
+the learning curves of all methods on one plot.
+
+Examples (from the project root)::
+
+    ssl-pipelines list
+    ssl-pipelines sweep --pipelines supervised,m2 --seeds 0,1,2 --labels 100 --epochs 5
+    ssl-pipelines sweep --pipelines m2 --seeds 0,1,2 --labels 100,1000 --env paper
+    ssl-pipelines results --out reports/                 # every method run of the experiment
+    ssl-pipelines results --parent <sweep run id> --out reports/sweep1
+
+How a sweep talks to kedro-mlflow: when an MLflow run is active, kedro-mlflow logs the Kedro run
+into it and leaves it open. The sweep therefore starts the parent run, then for every
+(pipeline, labels, seed) starts a nested child run and runs a ``KedroSession`` inside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import yaml
+
+from ssl_pipelines.data import ConfigError
+
+logger = logging.getLogger("ssl_pipelines.sweep")
+
+
+# === Argument parsing helpers (pure) ===
+def parse_int_list(text: str, name: str) -> list[int]:
+    """``"0,1,2"`` -> ``[0, 1, 2]``; anything else raises ConfigError naming the value."""
+    try:
+        values = [int(v) for v in str(text).split(",") if v.strip() != ""]
+    except ValueError:
+        raise ConfigError(f"--{name} expects comma-separated integers, e.g. 0,1,2; got {text!r}") from None
+    if not values:
+        raise ConfigError(f"--{name} expects at least one integer, got {text!r}")
+    if name != "seeds" and any(v <= 0 for v in values):
+        raise ConfigError(f"--{name} expects positive integers, got {text!r}")
+    return values
+
+
+def parse_params(text: str | None) -> dict[str, Any]:
+    """Kedro-style ``--params``: ``"a.b=1,c=x"`` -> ``{"a.b": 1, "c": "x"}`` (values parsed as YAML)."""
+    out: dict[str, Any] = {}
+    if not text:
+        return out
+    for item in str(text).split(","):
+        if not item.strip():
+            continue
+        if "=" not in item:
+            raise ConfigError(f"--params expects key=value pairs separated by commas, got {item!r}")
+        key, value = item.split("=", 1)
+        key = key.strip()
+        if not key:
+            raise ConfigError(f"--params has an empty key in {item!r}")
+        out[key] = yaml.safe_load(value) if value.strip() != "" else None
+    return out
+
+
+def set_dotted(tree: dict, dotted: str, value: Any) -> dict:
+    """Set ``tree["a"]["b"] = value`` for ``dotted = "a.b"`` (creating dicts on the way)."""
+    node = tree
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"--params key {dotted!r}: {part!r} is not a section")
+    node[parts[-1]] = value
+    return tree
+
+
+def epoch_sections(pipeline_params: dict) -> list[str]:
+    """The sections of a pipeline's parameters that have an ``epochs`` key (``train``, or one per
+    stage such as ``pretrain``/``train`` or ``supervised``/``d2``/``finetune``)."""
+    return [k for k, v in (pipeline_params or {}).items() if isinstance(v, dict) and "epochs" in v]
+
+
+def runtime_params_for(pipeline: str, *, seed: int, labels: int | None, labels_per_class: int | None,
+                       epochs: int | None, overrides: dict[str, Any], params: dict[str, Any],
+                       checkpoint_dir: str | None = None) -> dict:
+    """The nested ``runtime_params`` of one child run.
+
+    Args:
+        pipeline: pipeline (= parameter namespace) name.
+        seed: ``<pipeline>.seed``.
+        labels: total label count -> ``<pipeline>.data.num_labeled`` (class-balanced: must be divisible
+            by the number of classes; ``labels_per_class`` is cleared).
+        labels_per_class: alternatively ``<pipeline>.data.labels_per_class``.
+        epochs: set ``epochs`` in every section of the pipeline that has one (``None``: keep).
+        overrides: dotted keys; a key whose first part is the pipeline or another top-level
+            parameter (e.g. ``runtime``) is used as is, any other key is taken inside the pipeline's
+            namespace when the pipeline has that section (``train.epochs=1`` ->
+            ``<pipeline>.train.epochs=1``; skipped for a pipeline without ``train``). Keys of other
+            swept pipelines are skipped by the caller.
+        params: the project's merged parameters (to find the epochs sections).
+        checkpoint_dir: ``runtime.checkpoint_dir`` for this child (keeps resumable checkpoints of
+            different seeds/label counts apart).
+    """
+    own = params.get(pipeline)
+    if not isinstance(own, dict):
+        raise ConfigError(f"pipeline {pipeline!r} has no parameters section {pipeline!r}:")
+    tree: dict = {pipeline: {"seed": int(seed)}}
+    if labels is not None:
+        tree[pipeline]["data"] = {"num_labeled": int(labels), "labels_per_class": None}
+    elif labels_per_class is not None:
+        tree[pipeline]["data"] = {"labels_per_class": int(labels_per_class), "num_labeled": None}
+    if epochs is not None:
+        sections = epoch_sections(own)
+        if not sections:
+            raise ConfigError(f"--epochs: pipeline {pipeline!r} has no section with an 'epochs' key")
+        for section in sections:
+            set_dotted(tree, f"{pipeline}.{section}.epochs", int(epochs))
+    if checkpoint_dir is not None:
+        set_dotted(tree, "runtime.checkpoint_dir", checkpoint_dir)
+    for key, value in overrides.items():
+        head = key.split(".")[0]
+        if head == pipeline or (head in params and head not in own):
+            set_dotted(tree, key, value)
+        elif head in own:
+            set_dotted(tree, f"{pipeline}.{key}", value)
+    return tree
+
+
+def check_overrides(overrides: dict[str, Any], pipelines: Sequence[str], params: dict[str, Any]) -> None:
+    """Every ``--params`` key must name a swept pipeline, a top-level parameter section, or a
+    section of at least one swept pipeline; raises ConfigError naming the key otherwise."""
+    for key in overrides:
+        head = key.split(".")[0]
+        if head in pipelines or head in params:
+            continue
+        if not any(isinstance(params.get(p), dict) and head in params[p] for p in pipelines):
+            raise ConfigError(f"--params key {key!r}: {head!r} is neither a swept pipeline ({', '.join(pipelines)}), "
+                              f"a top-level parameter, nor a section of a swept pipeline's parameters")
+
+
+# === Kedro / MLflow plumbing ===
+def _project_context(project_path: Path, env: str | None):
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    bootstrap_project(project_path)
+    with KedroSession.create(project_path=project_path, env=env) as session:
+        context = session.load_context()
+        params = dict(context.params)
+        try:
+            mlflow_conf = dict(context.config_loader["mlflow"])
+        except Exception:  # no mlflow.yml
+            mlflow_conf = {}
+    return params, mlflow_conf
+
+
+def available_pipelines() -> list[str]:
+    """Every registered pipeline except ``__default__``."""
+    from kedro.framework import project as kedro_project
+
+    if kedro_project.PACKAGE_NAME is None:
+        kedro_project.configure_project("ssl_pipelines")
+    from ssl_pipelines.pipeline_registry import register_pipelines
+
+    return sorted(name for name in register_pipelines() if name != "__default__")
+
+
+def _tracking_settings(mlflow_conf: dict, tracking_uri: str | None, experiment: str | None) -> tuple[str, str]:
+    uri = tracking_uri or ((mlflow_conf.get("server") or {}).get("mlflow_tracking_uri")) \
+        or os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///mlflow.db"
+    name = experiment or (((mlflow_conf.get("tracking") or {}).get("experiment") or {}).get("name")) \
+        or os.environ.get("MLFLOW_EXPERIMENT_NAME") or "ssl_pipelines"
+    return str(uri), str(name)
+
+
+def run_sweep(pipelines: Sequence[str], seeds: Sequence[int], labels: Sequence[int | None], *,
+              project_path: str | os.PathLike = ".", env: str | None = None, epochs: int | None = None,
+              overrides: dict[str, Any] | None = None, labels_per_class: Sequence[int] | None = None,
+              tracking_uri: str | None = None, experiment: str | None = None, run_name: str | None = None,
+              keep_going: bool = False, report_dir: str | os.PathLike | None = None) -> dict:
+    """Run every (pipeline, label count, seed) as a nested MLflow run under one parent run.
+
+    Everything is checked (pipeline names, parameter sections, override keys) before the first
+    run starts. Returns ``{"parent_run_id", "tracking_uri", "experiment", "children": [...],
+    "table"}``; each child is ``{"pipeline", "labels", "seed", "run_id", "status", "seconds"}``.
+    A failed child is marked FAILED; the sweep stops there unless ``keep_going``.
+    """
+    import keras
+    import mlflow
+    from kedro.framework.session import KedroSession
+
+    from ssl_pipelines import reporting
+
+    project = Path(project_path).resolve()
+    overrides = dict(overrides or {})
+    pipelines = [p.strip() for p in pipelines if p.strip()]
+    known = available_pipelines()
+    unknown = [p for p in pipelines if p not in known]
+    if not pipelines or unknown:
+        raise ConfigError(f"--pipelines: unknown pipeline(s) {unknown or pipelines!r}; expected some of {known}")
+    if labels_per_class:
+        grid_labels: list[tuple[int | None, int | None]] = [(None, int(k)) for k in labels_per_class]
+    else:
+        grid_labels = [(int(n) if n is not None else None, None) for n in (labels or [None])]
+
+    cwd = Path.cwd()
+    os.chdir(project)  # relative paths of the catalog and of sqlite:///mlflow.db are project-relative
+    try:
+        params, mlflow_conf = _project_context(project, env)
+        uri, exp_name = _tracking_settings(mlflow_conf, tracking_uri, experiment)
+        check_overrides(overrides, pipelines, params)
+        base_ckpt = str(((params.get("runtime") or {}).get("checkpoint_dir")) or "data/06_models/checkpoints")
+        plan = []
+        for pipeline in pipelines:
+            own = {k: v for k, v in overrides.items()
+                   if k.split(".")[0] not in set(pipelines) - {pipeline}}
+            for n_labels, lpc in grid_labels:
+                for seed in seeds:
+                    tag = f"L{n_labels}" if n_labels is not None else f"lpc{lpc}"
+                    ckpt = f"{base_ckpt}/sweep/{tag}-s{seed}"
+                    plan.append((pipeline, n_labels, lpc, int(seed), runtime_params_for(
+                        pipeline, seed=seed, labels=n_labels, labels_per_class=lpc, epochs=epochs,
+                        overrides=own, params=params, checkpoint_dir=ckpt)))
+
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_experiment(exp_name)
+        while mlflow.active_run() is not None:  # never nest the sweep under a leftover run
+            mlflow.end_run()
+        children = []
+        parent_tags = {"sweep": "true", "sweep.pipelines": ",".join(pipelines),
+                       "sweep.seeds": ",".join(map(str, seeds)),
+                       "sweep.labels": ",".join(str(n if n is not None else f"{k}/class") for n, k in grid_labels),
+                       "sweep.env": env or "base", "sweep.epochs": str(epochs) if epochs is not None else "config"}
+        name = run_name or f"sweep-{time.strftime('%Y%m%d-%H%M%S')}"
+        with mlflow.start_run(run_name=name, tags=parent_tags) as parent:
+            mlflow.log_params({f"sweep.override.{k}": v for k, v in overrides.items()} or {"sweep.override": "none"})
+            for i, (pipeline, n_labels, lpc, seed, rparams) in enumerate(plan, 1):
+                label_text = n_labels if n_labels is not None else f"{lpc}/class"
+                logger.info("[%d/%d] %s labels=%s seed=%d", i, len(plan), pipeline, label_text, seed)
+                print(f"[sweep {i}/{len(plan)}] {pipeline}  labels={label_text}  seed={seed}", flush=True)
+                tags = {"method": pipeline, "seed": str(seed), "sweep.parent": parent.info.run_id}
+                if n_labels is not None:
+                    tags["labels"] = str(n_labels)
+                dataset = ((params.get(pipeline) or {}).get("data") or {}).get("name")
+                if dataset is not None:
+                    tags["dataset"] = str(dataset)
+                child = mlflow.start_run(nested=True, run_name=f"{pipeline}-{'L' if n_labels else 'lpc'}"
+                                         f"{n_labels or lpc}-s{seed}", tags=tags)
+                start, status = time.time(), "FINISHED"
+                try:
+                    with KedroSession.create(project_path=project, env=env, runtime_params=rparams) as session:
+                        session.run(pipeline_names=[pipeline])
+                except Exception as exc:  # noqa: BLE001 - reported, then re-raised unless keep_going
+                    status = "FAILED"
+                    logger.exception("sweep run %s labels=%s seed=%d failed", pipeline, label_text, seed)
+                    error = exc
+                finally:
+                    # kedro-mlflow leaves a run it did not open alone: end any run above the child too
+                    while mlflow.active_run() is not None and mlflow.active_run().info.run_id != parent.info.run_id:
+                        mlflow.end_run(status=status)
+                    keras.backend.clear_session()
+                children.append({"pipeline": pipeline, "labels": n_labels, "labels_per_class": lpc, "seed": seed,
+                                 "run_id": child.info.run_id, "status": status,
+                                 "seconds": round(time.time() - start, 1)})
+                if status == "FAILED" and not keep_going:
+                    mlflow.set_tag("sweep.status", "stopped after a failed run")
+                    raise RuntimeError(f"sweep run {pipeline} labels={label_text} seed={seed} failed "
+                                       f"(MLflow run {child.info.run_id}): {error}") from error
+            runs = reporting.load_runs(uri, exp_name, parent_run_id=parent.info.run_id)
+            table = reporting.results_table(runs)
+            mlflow.log_text(reporting.to_markdown(table), "results/results.md")
+            if not table.empty:
+                mlflow.log_figure(reporting.table_figure(table), "results/results.png")
+                curves = reporting.load_curves(runs, uri)
+                mlflow.log_figure(reporting.learning_curves_all_figure(curves), "results/learning_curves.png")
+            if report_dir is not None:
+                reporting.write_report(Path(cwd, report_dir), uri, exp_name, parent_run_id=parent.info.run_id)
+        return {"parent_run_id": parent.info.run_id, "tracking_uri": uri, "experiment": exp_name,
+                "children": children, "table": table}
+    finally:
+        os.chdir(cwd)
+
+
+# === Command line ===
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ssl-pipelines", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("list", help="list the pipelines a sweep can run")
+
+    sw = sub.add_parser("sweep", help="run pipelines over seeds and label counts as child MLflow runs of one parent")
+    sw.add_argument("--pipelines", required=True, help="comma-separated pipeline names (see `ssl-pipelines list`)")
+    sw.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
+    group = sw.add_mutually_exclusive_group()
+    group.add_argument("--labels", default=None,
+                       help="comma-separated TOTAL label counts, class-balanced (e.g. 100 = 10 per class on "
+                            "10 classes); default: each pipeline's configured labels")
+    group.add_argument("--labels-per-class", default=None, help="comma-separated labels per class instead")
+    sw.add_argument("--epochs", type=int, default=None,
+                    help="set `epochs` of every training section of every swept pipeline (quick sweeps)")
+    sw.add_argument("--params", default=None,
+                    help="extra parameters key=value,...; `m2.train.epochs=3` for one pipeline, "
+                         "`train.verbose=0` for every swept pipeline that has it, `runtime.x=...` top level")
+    sw.add_argument("--env", default=None, help="Kedro environment, e.g. `paper` for the papers' protocols")
+    sw.add_argument("--project-path", default=".", help="Kedro project root (default: current folder)")
+    sw.add_argument("--experiment", default=None, help="MLflow experiment (default: mlflow.yml / MLFLOW_EXPERIMENT_NAME)")
+    sw.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default: mlflow.yml / MLFLOW_TRACKING_URI)")
+    sw.add_argument("--run-name", default=None, help="name of the parent run (default sweep-<time>)")
+    sw.add_argument("--keep-going", action="store_true", help="continue after a failed run")
+    sw.add_argument("--out", default=None, help="also write the sweep's results table and plots to this folder")
+
+    rs = sub.add_parser("results", help="results table (mean ± std test error vs published) and learning curves")
+    rs.add_argument("--experiment", default=None, help="MLflow experiment (default MLFLOW_EXPERIMENT_NAME or ssl_pipelines)")
+    rs.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default MLFLOW_TRACKING_URI or sqlite:///mlflow.db)")
+    rs.add_argument("--parent", default=None, help="only the child runs of this sweep (parent run id)")
+    rs.add_argument("--num-classes", type=int, default=10,
+                    help="classes, to count labels of runs tagged only with labels_per_class (default 10)")
+    rs.add_argument("--out", default="reports", help="output folder (default reports/)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    args = _build_parser().parse_args(argv)
+    try:
+        if args.command == "list":
+            for name in available_pipelines():
+                print(name)
+            return 0
+        if args.command == "sweep":
+            result = run_sweep(
+                args.pipelines.split(","), parse_int_list(args.seeds, "seeds"),
+                parse_int_list(args.labels, "labels") if args.labels else [None],
+                labels_per_class=parse_int_list(args.labels_per_class, "labels-per-class")
+                if args.labels_per_class else None,
+                project_path=args.project_path, env=args.env, epochs=args.epochs,
+                overrides=parse_params(args.params), tracking_uri=args.tracking_uri,
+                experiment=args.experiment, run_name=args.run_name, keep_going=args.keep_going,
+                report_dir=args.out)
+            from ssl_pipelines.reporting import to_markdown
+
+            print(f"\nsweep parent run {result['parent_run_id']} ({result['tracking_uri']}, "
+                  f"experiment {result['experiment']})")
+            for c in result["children"]:
+                print(f"  {c['pipeline']:<14} labels={c['labels']} seed={c['seed']} {c['status']} "
+                      f"{c['seconds']}s run {c['run_id']}")
+            print()
+            print(to_markdown(result["table"]))
+            return 0 if all(c["status"] == "FINISHED" for c in result["children"]) else 1
+        if args.command == "results":
+            from ssl_pipelines import reporting
+
+            uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///mlflow.db"
+            experiment = args.experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME") or reporting.DEFAULT_EXPERIMENT
+            out = reporting.write_report(args.out, uri, experiment, parent_run_id=args.parent,
+                                         num_classes=args.num_classes)
+            print(out["markdown"])
+            print("wrote " + ", ".join(str(p) for p in out["files"]))
+            return 0
+    except (ConfigError, ValueError) as exc:
+        print(f"ssl-pipelines {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    return 1  # pragma: no cover
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,265 @@
+"""Compare methods across runs: read the MLflow runs of a sweep (or of any ``kedro run``) into a
+DataFrame, aggregate the test error per method x data set x label count as mean ± std over seeds,
+put the published number of the paper next to it, and write the table as Markdown and as an image,
+with the learning curves of every method on one plot.
+
+Importable without Kedro; used by ``ssl-pipelines results`` and ``notebooks/compare_runs.ipynb``::
+
+    from ssl_pipelines import reporting
+    runs = reporting.load_runs("sqlite:///mlflow.db")           # one row per finished method run
+    table = reporting.results_table(runs)                        # mean ± std + published
+    print(reporting.to_markdown(table))
+    reporting.table_figure(table).savefig("results.png")
+    reporting.learning_curves_all_figure(reporting.load_curves(runs, uri)).savefig("curves.png")
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Iterable, Sequence
+
+import pandas as pd
+
+from ssl_pipelines.published import canonical_dataset, published_for
+
+DEFAULT_EXPERIMENT = "ssl_pipelines"
+RUN_COLUMNS = ["run_id", "parent_run_id", "run_name", "status", "method", "dataset", "labels",
+               "labels_per_class", "seed", "test_error", "test_accuracy", "test_top5_error",
+               "validation_error", "start_time"]
+
+
+def _client(tracking_uri: str | None):
+    import mlflow
+
+    return mlflow.MlflowClient(tracking_uri=tracking_uri)
+
+
+def _to_int(value) -> int | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value == "":
+        return None
+    try:
+        return int(float(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def load_runs(tracking_uri: str | None = None, experiment: str = DEFAULT_EXPERIMENT, *,
+              parent_run_id: str | None = None, statuses: Sequence[str] | None = ("FINISHED",),
+              num_classes: int = 10) -> pd.DataFrame:
+    """The method runs of ``experiment`` as one row each (newest first).
+
+    A method run is a run tagged ``method`` (set by ``ssl_pipelines.hooks.PipelineNameHooks`` on
+    every ``kedro run`` and on every child run of ``ssl-pipelines sweep``); sweep parent runs are
+    left out. ``labels`` is the total number of labels: the ``labels`` tag of sweep children, else
+    the ``num_labeled`` tag, else ``labels_per_class * num_classes``.
+
+    Args:
+        tracking_uri: MLflow tracking URI (``None``: MLflow's default / ``MLFLOW_TRACKING_URI``).
+        experiment: experiment name.
+        parent_run_id: keep only the children of this sweep run.
+        statuses: keep runs with these statuses (``None``: all).
+        num_classes: classes of the data, to turn ``labels_per_class`` into a label count.
+    """
+    client = _client(tracking_uri)
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        raise ValueError(f"MLflow experiment {experiment!r} not found at {tracking_uri or 'the default URI'}")
+    filters = ["tags.method != ''"]
+    if parent_run_id:
+        filters.append(f"tags.`mlflow.parentRunId` = '{parent_run_id}'")
+    runs = client.search_runs([exp.experiment_id], filter_string=" and ".join(filters),
+                              order_by=["attributes.start_time DESC"], max_results=50000)
+    rows = []
+    for run in runs:
+        tags, metrics = run.data.tags, run.data.metrics
+        if statuses is not None and run.info.status not in statuses:
+            continue
+        lpc = _to_int(tags.get("labels_per_class"))
+        labels = _to_int(tags.get("labels")) or _to_int(tags.get("num_labeled"))
+        if labels is None and lpc is not None:
+            labels = lpc * num_classes
+        rows.append({
+            "run_id": run.info.run_id,
+            "parent_run_id": tags.get("mlflow.parentRunId"),
+            "run_name": run.info.run_name,
+            "status": run.info.status,
+            "method": tags.get("method"),
+            "dataset": canonical_dataset(tags.get("dataset")),
+            "labels": labels,
+            "labels_per_class": lpc,
+            "seed": _to_int(tags.get("seed")),
+            "test_error": metrics.get("test.error"),
+            "test_accuracy": metrics.get("test.accuracy"),
+            "test_top5_error": metrics.get("test.top5_error"),
+            "validation_error": metrics.get("validation.error"),
+            "start_time": pd.to_datetime(run.info.start_time, unit="ms"),
+        })
+    return pd.DataFrame(rows, columns=RUN_COLUMNS)
+
+
+def aggregate(runs: pd.DataFrame, metric: str = "test_error") -> pd.DataFrame:
+    """Mean ± sample std (ddof=1; NaN for a single run) of ``metric`` per method x data set x
+    label count, with the number of runs and their seeds. Runs without the metric are dropped."""
+    columns = ["method", "dataset", "labels", "n_runs", "seeds", "mean", "std"]
+    if runs.empty:
+        return pd.DataFrame(columns=columns)
+    done = runs.dropna(subset=[metric]).copy()
+    done["labels"] = done["labels"].astype("Int64")
+    out = []
+    for (method, dataset, labels), grp in done.groupby(["method", "dataset", "labels"], dropna=False, sort=True):
+        values = grp[metric].to_numpy(dtype=float)
+        seeds = sorted({int(s) for s in grp["seed"].dropna()})
+        out.append({"method": method, "dataset": dataset, "labels": None if pd.isna(labels) else int(labels),
+                    "n_runs": len(values), "seeds": ",".join(map(str, seeds)), "mean": float(values.mean()),
+                    "std": float(values.std(ddof=1)) if len(values) > 1 else float("nan")})
+    return pd.DataFrame(out, columns=columns)
+
+
+def _format_published(method: str, dataset: str | None, labels: int | None) -> tuple[str, str]:
+    """(published error on this data set, published numbers on the paper's data sets with the same
+    label count when this data set has none)."""
+    same = published_for(method, dataset, labels) if labels is not None else []
+    if same:
+        return "; ".join(p.label() + (f" ({p.variant})" if p.variant else "") for p in same), ""
+    other = [p for p in published_for(method, None, labels)] if labels is not None else []
+    text = "; ".join(f"{p.label()} ({p.dataset}" + (f", {p.variant}" if p.variant else "") + ")" for p in other)
+    return "", text
+
+
+def results_table(runs: pd.DataFrame, metric: str = "test_error") -> pd.DataFrame:
+    """The papers' kind of table: one row per method x data set x label count with the test error
+    (%) as mean ± std over the runs, and the published number of the paper beside it.
+
+    Columns: ``method, dataset, labels, n_runs, seeds, mean, std, error`` (``"12.34 ± 0.56"``),
+    ``published`` (the paper's error on the same data set and label count, from
+    :mod:`ssl_pipelines.published`), ``published_other`` (when the data set has none: the paper's
+    numbers with the same label count on its own data sets — a reference, not a like-for-like
+    comparison).
+    """
+    agg = aggregate(runs, metric)
+    if agg.empty:
+        return agg.assign(error=[], published=[], published_other=[])
+    agg["error"] = [f"{m:.2f}" + ("" if math.isnan(s) else f" ± {s:.2f}") for m, s in zip(agg["mean"], agg["std"])]
+    pub = [_format_published(m, d, lab) for m, d, lab in zip(agg["method"], agg["dataset"], agg["labels"])]
+    agg["published"] = [p[0] for p in pub]
+    agg["published_other"] = [p[1] for p in pub]
+    return agg.sort_values(["dataset", "labels", "mean"], na_position="last").reset_index(drop=True)
+
+
+def to_markdown(table: pd.DataFrame, columns: Sequence[str] | None = None,
+                headers: Sequence[str] | None = None) -> str:
+    """A GitHub Markdown table of ``table`` (no extra dependency)."""
+    if columns is None:
+        columns = ["method", "dataset", "labels", "n_runs", "seeds", "error", "published", "published_other"]
+        headers = ["method", "data set", "labels", "runs", "seeds", "test error % (mean ± std)",
+                   "published error % (same data)", "published error % (paper's data)"]
+    headers = list(headers or columns)
+    columns = [c for c in columns if c in table.columns]
+    headers = headers[: len(columns)]
+
+    def cell(value) -> str:
+        if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+            return "–"
+        text = str(value).replace("|", "\\|")
+        return text if text else "–"
+
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    for _, row in table.iterrows():
+        lines.append("| " + " | ".join(cell(row[c]) for c in columns) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def table_figure(table: pd.DataFrame, title: str = "Test error (%) per method and label count"):
+    """The results table as a matplotlib Figure (for a PNG next to the Markdown)."""
+    from matplotlib.figure import Figure
+
+    columns = ["method", "dataset", "labels", "n_runs", "error", "published"]
+    headers = ["method", "data set", "labels", "runs", "test error %", "published %"]
+    cells = [["–" if (v is None or (isinstance(v, float) and math.isnan(v)) or v == "") else str(v)
+              for v in row] for row in table[columns].itertuples(index=False)] or [["–"] * len(columns)]
+    fig = Figure(figsize=(10, 0.45 * (len(cells) + 2) + 0.6))
+    ax = fig.add_subplot(111)
+    ax.axis("off")
+    tab = ax.table(cellText=cells, colLabels=headers, loc="center", cellLoc="center")
+    tab.auto_set_font_size(False)
+    tab.set_fontsize(9)
+    tab.scale(1, 1.3)
+    for (r, _), c in tab.get_celld().items():
+        if r == 0:
+            c.set_text_props(weight="bold")
+    ax.set_title(title)
+    return fig
+
+
+def load_curves(runs: pd.DataFrame, tracking_uri: str | None = None, suffix: str = "val_accuracy") -> pd.DataFrame:
+    """Per-epoch curves of every run: all metrics named ``<stage>.<suffix>`` (e.g.
+    ``supervised.val_accuracy``; ``test.*`` / ``validation.*`` excluded), stages chained in the
+    order they were logged, as long-format rows ``run_id, method, dataset, labels, seed, stage,
+    epoch`` (0-based over the whole run) ``, value``."""
+    client = _client(tracking_uri)
+    rows = []
+    for run in runs.itertuples(index=False):
+        keys = [k for k in client.get_run(run.run_id).data.metrics
+                if k.endswith("." + suffix) and not k.startswith(("test.", "validation."))]
+        points = []
+        for key in keys:
+            for m in client.get_metric_history(run.run_id, key):
+                points.append((m.timestamp, m.step, key[: -len(suffix) - 1], m.value))
+        points.sort(key=lambda p: (p[0], p[1]))
+        for epoch, (_, _, stage, value) in enumerate(points):
+            rows.append({"run_id": run.run_id, "method": run.method, "dataset": run.dataset, "labels": run.labels,
+                         "seed": run.seed, "stage": stage, "epoch": epoch, "value": value})
+    return pd.DataFrame(rows, columns=["run_id", "method", "dataset", "labels", "seed", "stage", "epoch", "value"])
+
+
+def learning_curves_all_figure(curves: pd.DataFrame, ylabel: str = "validation accuracy",
+                               title: str = "Learning curves of all methods (mean ± std over seeds)"):
+    """Every method's curve on one plot: one line per method x data set x label count (mean over
+    seeds, shaded ± std)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8, 5))
+    ax = fig.add_subplot(111)
+    if curves.empty:
+        ax.text(0.5, 0.5, "no per-epoch curves logged", ha="center", va="center")
+    for (method, dataset, labels), grp in curves.groupby(["method", "dataset", "labels"], sort=True):
+        wide = grp.pivot_table(index="epoch", columns="run_id", values="value")
+        mean, std = wide.mean(axis=1), wide.std(axis=1, ddof=1).fillna(0.0)
+        (line,) = ax.plot(wide.index, mean, label=f"{method} ({dataset}, {labels} labels, n={wide.shape[1]})")
+        ax.fill_between(wide.index, mean - std, mean + std, color=line.get_color(), alpha=0.2)
+    ax.set_xlabel("epoch (all stages chained)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    if not curves.empty:
+        ax.legend(fontsize=8)
+    return fig
+
+
+def write_report(out_dir, tracking_uri: str | None = None, experiment: str = DEFAULT_EXPERIMENT, *,
+                 parent_run_id: str | None = None, num_classes: int = 10) -> dict:
+    """Write ``results.md``, ``results.csv``, ``results.png`` and ``learning_curves.png`` to
+    ``out_dir``; returns their paths and the table."""
+    from pathlib import Path
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    runs = load_runs(tracking_uri, experiment, parent_run_id=parent_run_id, num_classes=num_classes)
+    table = results_table(runs)
+    md = to_markdown(table)
+    (out / "results.md").write_text(md)
+    table.to_csv(out / "results.csv", index=False)
+    table_figure(table).savefig(out / "results.png", dpi=110, bbox_inches="tight")
+    learning_curves_all_figure(load_curves(runs, tracking_uri)).savefig(out / "learning_curves.png", dpi=110,
+                                                                        bbox_inches="tight")
+    return {"markdown": md, "table": table, "runs": runs,
+            "files": [out / n for n in ("results.md", "results.csv", "results.png", "learning_curves.png")]}
+
+
+def expand_grid(pipelines: Iterable[str], seeds: Iterable[int], labels: Iterable[int | None]) -> list[tuple]:
+    """Every (pipeline, labels, seed) of a sweep, in run order."""
+    return [(p, lab, s) for p in pipelines for lab in labels for s in seeds]
+
+
+__all__ = ["load_runs", "aggregate", "results_table", "to_markdown", "table_figure", "load_curves",
+           "learning_curves_all_figure", "write_report", "expand_grid"]
