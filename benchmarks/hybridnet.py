@@ -90,8 +90,11 @@ def run_one(ds, cfg_name, seed, args):
     t0 = time.perf_counter()
     hist = model.fit(stream, epochs=1, steps_per_epoch=args.steps, verbose=0, callbacks=[timer.cb])
     train_time = time.perf_counter() - t0
-    n_test = args.test_size or len(sp.x_test)
-    x_test, y_test = sp.x_test[:n_test], sp.y_test[:n_test]
+    n_test = min(args.test_size or len(sp.x_test), len(sp.x_test))
+    # a fixed random subset (the same for every seed/config): image folders list the test set
+    # class by class, so the first N images would hold only a few classes
+    pick = np.random.default_rng(12345).permutation(len(sp.x_test))[:n_test]
+    x_test, y_test = sp.x_test[pick], sp.y_test[pick]
     ema = np.asarray(model.predict(x_test, batch_size=500, verbose=0)).argmax(1)
     raw = np.asarray(model.backbone.predict(x_test, batch_size=500, verbose=0)).argmax(1)
     times = np.asarray(timer.cb.times[5:])  # skip tracing
@@ -131,7 +134,7 @@ def main(argv=None):
     p.add_argument("--configs", nargs="+", choices=list(CONFIGS), default=list(CONFIGS))
     p.add_argument("--steps", type=int, default=400, help="optimizer steps per run (same for every config)")
     p.add_argument("--max-unlabeled", type=int, default=None, help="subsample the unlabeled pool")
-    p.add_argument("--test-size", type=int, default=None, help="evaluate on the first N test images")
+    p.add_argument("--test-size", type=int, default=None, help="evaluate on a fixed random subset of N test images")
     p.add_argument("--stages", type=json.loads, default=[[32, 1], [64, 1]])
     p.add_argument("--top", type=json.loads, default=[64])
     p.add_argument("--dropout", type=float, default=0.0)
