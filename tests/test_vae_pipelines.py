@@ -104,3 +104,20 @@ def test_m1_m2_threshold_validation(split):
         select_active_units(m1, split, {"active_threshold": "high"}, 0)
     with pytest.raises(ConfigError, match="no M1 latent unit has a posterior-mean std above"):
         select_active_units(m1, split, {"active_threshold": 1e6}, 0)
+
+
+def test_paper_env_holds_the_paper_protocol():
+    from kedro.config import OmegaConfigLoader
+
+    from conftest import REPO
+
+    loader = OmegaConfigLoader(str(REPO / "conf"), base_env="base", default_run_env="paper")
+    params = loader["parameters"]
+    for name in ("m1", "m2", "m1_m2"):
+        p = params[name]
+        assert p["data"]["name"] == "idx" and p["data"]["labels_per_class"] == 10
+        assert {"seed", "data", "train", "evaluation", "plots"} <= set(p), name  # complete sections
+    assert params["m2"]["model"]["kernel_init_std"] == 0.001 and params["m2"]["model"]["alpha"] == 0.1
+    assert params["m2"]["train"]["epochs"] == 3000 and params["m2"]["train"]["batch_unlabeled"] == 499
+    assert params["m2"]["train"]["optimizer"]["learning_rate"] == 0.0003
+    assert params["m1_m2"]["m2"]["hidden_units"] == [300] and params["m1_m2"]["m2"]["likelihood"] == "gaussian"
