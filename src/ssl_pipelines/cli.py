@@ -29,11 +29,26 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+import click
 import yaml
 
-from ssl_pipelines.data import ConfigError
-
 logger = logging.getLogger("ssl_pipelines.sweep")
+
+
+# ``ConfigError`` is imported on first use: Kedro imports this module on every ``kedro`` command
+# (it is the project's ``cli.py``), which must not pay for TensorFlow.
+def __getattr__(name: str):
+    if name == "ConfigError":
+        from ssl_pipelines.data import ConfigError as error
+
+        return error
+    raise AttributeError(name)
+
+
+def _config_error(message: str) -> Exception:
+    from ssl_pipelines.data import ConfigError as error
+
+    return error(message)
 
 
 # === Argument parsing helpers (pure) ===
@@ -42,11 +57,11 @@ def parse_int_list(text: str, name: str) -> list[int]:
     try:
         values = [int(v) for v in str(text).split(",") if v.strip() != ""]
     except ValueError:
-        raise ConfigError(f"--{name} expects comma-separated integers, e.g. 0,1,2; got {text!r}") from None
+        raise _config_error(f"--{name} expects comma-separated integers, e.g. 0,1,2; got {text!r}") from None
     if not values:
-        raise ConfigError(f"--{name} expects at least one integer, got {text!r}")
+        raise _config_error(f"--{name} expects at least one integer, got {text!r}")
     if name != "seeds" and any(v <= 0 for v in values):
-        raise ConfigError(f"--{name} expects positive integers, got {text!r}")
+        raise _config_error(f"--{name} expects positive integers, got {text!r}")
     return values
 
 
@@ -59,11 +74,11 @@ def parse_params(text: str | None) -> dict[str, Any]:
         if not item.strip():
             continue
         if "=" not in item:
-            raise ConfigError(f"--params expects key=value pairs separated by commas, got {item!r}")
+            raise _config_error(f"--params expects key=value pairs separated by commas, got {item!r}")
         key, value = item.split("=", 1)
         key = key.strip()
         if not key:
-            raise ConfigError(f"--params has an empty key in {item!r}")
+            raise _config_error(f"--params has an empty key in {item!r}")
         out[key] = yaml.safe_load(value) if value.strip() != "" else None
     return out
 
@@ -75,7 +90,7 @@ def set_dotted(tree: dict, dotted: str, value: Any) -> dict:
     for part in parts[:-1]:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
-            raise ConfigError(f"--params key {dotted!r}: {part!r} is not a section")
+            raise _config_error(f"--params key {dotted!r}: {part!r} is not a section")
     node[parts[-1]] = value
     return tree
 
@@ -109,7 +124,7 @@ def runtime_params_for(pipeline: str, *, seed: int, labels: int | None, labels_p
     """
     own = params.get(pipeline)
     if not isinstance(own, dict):
-        raise ConfigError(f"pipeline {pipeline!r} has no parameters section {pipeline!r}:")
+        raise _config_error(f"pipeline {pipeline!r} has no parameters section {pipeline!r}:")
     tree: dict = {pipeline: {"seed": int(seed)}}
     if labels is not None:
         tree[pipeline]["data"] = {"num_labeled": int(labels), "labels_per_class": None}
@@ -118,7 +133,7 @@ def runtime_params_for(pipeline: str, *, seed: int, labels: int | None, labels_p
     if epochs is not None:
         sections = epoch_sections(own)
         if not sections:
-            raise ConfigError(f"--epochs: pipeline {pipeline!r} has no section with an 'epochs' key")
+            raise _config_error(f"--epochs: pipeline {pipeline!r} has no section with an 'epochs' key")
         for section in sections:
             set_dotted(tree, f"{pipeline}.{section}.epochs", int(epochs))
     if checkpoint_dir is not None:
@@ -140,7 +155,7 @@ def check_overrides(overrides: dict[str, Any], pipelines: Sequence[str], params:
         if head in pipelines or head in params:
             continue
         if not any(isinstance(params.get(p), dict) and head in params[p] for p in pipelines):
-            raise ConfigError(f"--params key {key!r}: {head!r} is neither a swept pipeline ({', '.join(pipelines)}), "
+            raise _config_error(f"--params key {key!r}: {head!r} is neither a swept pipeline ({', '.join(pipelines)}), "
                               f"a top-level parameter, nor a section of a swept pipeline's parameters")
 
 
@@ -203,7 +218,7 @@ def run_sweep(pipelines: Sequence[str], seeds: Sequence[int], labels: Sequence[i
     known = available_pipelines()
     unknown = [p for p in pipelines if p not in known]
     if not pipelines or unknown:
-        raise ConfigError(f"--pipelines: unknown pipeline(s) {unknown or pipelines!r}; expected some of {known}")
+        raise _config_error(f"--pipelines: unknown pipeline(s) {unknown or pipelines!r}; expected some of {known}")
     if labels_per_class:
         grid_labels: list[tuple[int | None, int | None]] = [(None, int(k)) for k in labels_per_class]
     else:
@@ -366,10 +381,33 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(out["markdown"])
             print("wrote " + ", ".join(str(p) for p in out["files"]))
             return 0
-    except (ConfigError, ValueError) as exc:
+    except ValueError as exc:  # ConfigError is a ValueError
         print(f"ssl-pipelines {args.command}: error: {exc}", file=sys.stderr)
         return 2
     return 1  # pragma: no cover
+
+
+# === Kedro project commands ===
+# Kedro loads ``<package>.cli`` as the project's command file and requires a ``cli`` group in it;
+# the same commands are offered there: ``kedro sweep ...``, ``kedro results ...``.
+_FORWARD = {"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []}
+
+
+@click.group(name="ssl_pipelines")
+def cli() -> None:
+    """ssl-pipelines comparison commands (also installed as the `ssl-pipelines` program)."""
+
+
+@cli.command("sweep", context_settings=_FORWARD, help="Run pipelines over seeds and label counts (ssl-pipelines sweep --help).")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def _kedro_sweep(args) -> None:
+    sys.exit(main(["sweep", *args]))
+
+
+@cli.command("results", context_settings=_FORWARD, help="Results table and learning curves from MLflow (ssl-pipelines results --help).")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def _kedro_results(args) -> None:
+    sys.exit(main(["results", *args]))
 
 
 if __name__ == "__main__":

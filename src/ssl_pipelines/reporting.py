@@ -225,7 +225,7 @@ def learning_curves_all_figure(curves: pd.DataFrame, ylabel: str = "validation a
     for (method, dataset, labels), grp in curves.groupby(["method", "dataset", "labels"], sort=True):
         wide = grp.pivot_table(index="epoch", columns="run_id", values="value")
         mean, std = wide.mean(axis=1), wide.std(axis=1, ddof=1).fillna(0.0)
-        (line,) = ax.plot(wide.index, mean, label=f"{method} ({dataset}, {labels} labels, n={wide.shape[1]})")
+        (line,) = ax.plot(wide.index, mean, marker="o" if len(wide) <= 30 else None, markersize=4, label=f"{method} ({dataset}, {labels} labels, n={wide.shape[1]})")
         ax.fill_between(wide.index, mean - std, mean + std, color=line.get_color(), alpha=0.2)
     ax.set_xlabel("epoch (all stages chained)")
     ax.set_ylabel(ylabel)
