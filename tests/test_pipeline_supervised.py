@@ -85,3 +85,17 @@ def test_kedro_cli_accepts_both_pipeline_flags(flag, tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "test accuracy" in proc.stdout + proc.stderr
     assert (work / "data/06_models/supervised/trained_model.keras").exists()
+
+
+def test_paper_env_is_complete():
+    """Kedro replaces a top-level parameter key from conf/base with the env's: the paper env must
+    hold every section the pipeline reads."""
+    import yaml
+
+    from conftest import REPO
+
+    base = yaml.safe_load((REPO / "conf/base/parameters_supervised.yml").read_text())["supervised"]
+    paper = yaml.safe_load((REPO / "conf/paper/parameters_supervised.yml").read_text())["supervised"]
+    assert set(base) <= set(paper)
+    assert set(base["train"]) <= set(paper["train"])
+    assert paper["data"]["name"] == "mnist" and paper["model"]["backbone"] == "mlp"
