@@ -32,23 +32,9 @@ from typing import Any, Sequence
 import click
 import yaml
 
+from ssl_pipelines.data import ConfigError
+
 logger = logging.getLogger("ssl_pipelines.sweep")
-
-
-# ``ConfigError`` is imported on first use: Kedro imports this module on every ``kedro`` command
-# (it is the project's ``cli.py``), which must not pay for TensorFlow.
-def __getattr__(name: str):
-    if name == "ConfigError":
-        from ssl_pipelines.data import ConfigError as error
-
-        return error
-    raise AttributeError(name)
-
-
-def _config_error(message: str) -> Exception:
-    from ssl_pipelines.data import ConfigError as error
-
-    return error(message)
 
 
 # === Argument parsing helpers (pure) ===
@@ -57,11 +43,11 @@ def parse_int_list(text: str, name: str) -> list[int]:
     try:
         values = [int(v) for v in str(text).split(",") if v.strip() != ""]
     except ValueError:
-        raise _config_error(f"--{name} expects comma-separated integers, e.g. 0,1,2; got {text!r}") from None
+        raise ConfigError(f"--{name} expects comma-separated integers, e.g. 0,1,2; got {text!r}") from None
     if not values:
-        raise _config_error(f"--{name} expects at least one integer, got {text!r}")
+        raise ConfigError(f"--{name} expects at least one integer, got {text!r}")
     if name != "seeds" and any(v <= 0 for v in values):
-        raise _config_error(f"--{name} expects positive integers, got {text!r}")
+        raise ConfigError(f"--{name} expects positive integers, got {text!r}")
     return values
 
 
@@ -74,11 +60,11 @@ def parse_params(text: str | None) -> dict[str, Any]:
         if not item.strip():
             continue
         if "=" not in item:
-            raise _config_error(f"--params expects key=value pairs separated by commas, got {item!r}")
+            raise ConfigError(f"--params expects key=value pairs separated by commas, got {item!r}")
         key, value = item.split("=", 1)
         key = key.strip()
         if not key:
-            raise _config_error(f"--params has an empty key in {item!r}")
+            raise ConfigError(f"--params has an empty key in {item!r}")
         out[key] = yaml.safe_load(value) if value.strip() != "" else None
     return out
 
@@ -90,7 +76,7 @@ def set_dotted(tree: dict, dotted: str, value: Any) -> dict:
     for part in parts[:-1]:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
-            raise _config_error(f"--params key {dotted!r}: {part!r} is not a section")
+            raise ConfigError(f"--params key {dotted!r}: {part!r} is not a section")
     node[parts[-1]] = value
     return tree
 
@@ -124,7 +110,7 @@ def runtime_params_for(pipeline: str, *, seed: int, labels: int | None, labels_p
     """
     own = params.get(pipeline)
     if not isinstance(own, dict):
-        raise _config_error(f"pipeline {pipeline!r} has no parameters section {pipeline!r}:")
+        raise ConfigError(f"pipeline {pipeline!r} has no parameters section {pipeline!r}:")
     tree: dict = {pipeline: {"seed": int(seed)}}
     if labels is not None:
         tree[pipeline]["data"] = {"num_labeled": int(labels), "labels_per_class": None}
@@ -133,7 +119,7 @@ def runtime_params_for(pipeline: str, *, seed: int, labels: int | None, labels_p
     if epochs is not None:
         sections = epoch_sections(own)
         if not sections:
-            raise _config_error(f"--epochs: pipeline {pipeline!r} has no section with an 'epochs' key")
+            raise ConfigError(f"--epochs: pipeline {pipeline!r} has no section with an 'epochs' key")
         for section in sections:
             set_dotted(tree, f"{pipeline}.{section}.epochs", int(epochs))
     if checkpoint_dir is not None:
@@ -155,7 +141,7 @@ def check_overrides(overrides: dict[str, Any], pipelines: Sequence[str], params:
         if head in pipelines or head in params:
             continue
         if not any(isinstance(params.get(p), dict) and head in params[p] for p in pipelines):
-            raise _config_error(f"--params key {key!r}: {head!r} is neither a swept pipeline ({', '.join(pipelines)}), "
+            raise ConfigError(f"--params key {key!r}: {head!r} is neither a swept pipeline ({', '.join(pipelines)}), "
                               f"a top-level parameter, nor a section of a swept pipeline's parameters")
 
 
@@ -218,7 +204,7 @@ def run_sweep(pipelines: Sequence[str], seeds: Sequence[int], labels: Sequence[i
     known = available_pipelines()
     unknown = [p for p in pipelines if p not in known]
     if not pipelines or unknown:
-        raise _config_error(f"--pipelines: unknown pipeline(s) {unknown or pipelines!r}; expected some of {known}")
+        raise ConfigError(f"--pipelines: unknown pipeline(s) {unknown or pipelines!r}; expected some of {known}")
     if labels_per_class:
         grid_labels: list[tuple[int | None, int | None]] = [(None, int(k)) for k in labels_per_class]
     else:
@@ -381,15 +367,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(out["markdown"])
             print("wrote " + ", ".join(str(p) for p in out["files"]))
             return 0
-    except ValueError as exc:  # ConfigError is a ValueError
+    except (ConfigError, ValueError) as exc:
         print(f"ssl-pipelines {args.command}: error: {exc}", file=sys.stderr)
         return 2
     return 1  # pragma: no cover
 
 
 # === Kedro project commands ===
-# Kedro loads ``<package>.cli`` as the project's command file and requires a ``cli`` group in it;
-# the same commands are offered there: ``kedro sweep ...``, ``kedro results ...``.
+# Kedro loads ``<package>.cli`` as the project's command file and fails on every ``kedro`` command
+# when it has no ``cli`` group; the same commands are offered there: ``kedro sweep ...``,
+# ``kedro results ...``.
 _FORWARD = {"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []}
 
 
