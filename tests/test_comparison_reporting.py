@@ -34,6 +34,8 @@ def test_parse_int_list_and_errors():
 def test_parse_params_yaml_values():
     assert parse_params("m2.train.epochs=3,train.verbose=0,data.name=mnist,x.flag=true,y.z=0.5,w.n=null") == {
         "m2.train.epochs": 3, "train.verbose": 0, "data.name": "mnist", "x.flag": True, "y.z": 0.5, "w.n": None}
+    assert parse_params("r2d2.d2.repredict_at=[2, 4],r2d2.d2.lr_schedule=[[3,0.01]],m.x={a: 1, b: 2},n=[]") == {
+        "r2d2.d2.repredict_at": [2, 4], "r2d2.d2.lr_schedule": [[3, 0.01]], "m.x": {"a": 1, "b": 2}, "n": []}
     assert parse_params(None) == {}
     with pytest.raises(ConfigError, match="key=value"):
         parse_params("m2.train.epochs")

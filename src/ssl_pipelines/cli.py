@@ -52,11 +52,22 @@ def parse_int_list(text: str, name: str) -> list[int]:
 
 
 def parse_params(text: str | None) -> dict[str, Any]:
-    """Kedro-style ``--params``: ``"a.b=1,c=x"`` -> ``{"a.b": 1, "c": "x"}`` (values parsed as YAML)."""
+    """Kedro-style ``--params``: ``"a.b=1,c=x,d=[1, 2]"`` -> ``{"a.b": 1, "c": "x", "d": [1, 2]}``
+    (values parsed as YAML; commas inside brackets belong to the value)."""
     out: dict[str, Any] = {}
     if not text:
         return out
-    for item in str(text).split(","):
+    items, depth, current = [], 0, ""
+    for char in str(text):  # commas inside [...] / {...} belong to the value (YAML lists, dicts)
+        depth += char in "[{"
+        depth -= char in "]}"
+        if char == "," and depth == 0:
+            items.append(current)
+            current = ""
+        else:
+            current += char
+    items.append(current)
+    for item in items:
         if not item.strip():
             continue
         if "=" not in item:
