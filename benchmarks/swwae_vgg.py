@@ -83,8 +83,13 @@ def main() -> None:
     ap.add_argument("--decoder-epochs", type=int, default=3, help="Step 2 and Step 3 epochs each")
     ap.add_argument("--finetune-epochs", type=int, default=8)
     ap.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
+    ap.add_argument("--speed-only", action="store_true",
+                    help="only time training steps (random data), interleaving the arms to cancel load drift")
+    ap.add_argument("--speed-rounds", type=int, default=5)
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    if args.speed_only:
+        return speed_only(args)
 
     data_params = {"name": "npz", "path": cached_cifar(args.data, Path(args.cache)), "normalization": "unit",
                    "labels_per_class": args.labels_per_class, "validation_per_class": args.validation_per_class,
@@ -154,6 +159,54 @@ def main() -> None:
     path = save_result("swwae_vgg", {"args": vars(args), "results": results, "table": table,
                                      "total_wall_s": time.time() - t_start})
     print(f"saved {path}")
+
+
+def speed_only(args) -> None:
+    """Images/s of one training step: plain classifier vs each augmented model (Step 4 form).
+
+    The arms are timed in interleaved rounds of 10 steps (A B C A B C ...) on the same random
+    CIFAR-shaped batch, and the median round is reported, so a shared CPU's load changes hit all
+    arms alike.
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    from ssl_pipelines.methods import SWWAEModel
+    from ssl_pipelines.models import build_vgg16_decoders
+
+    rng = np.random.default_rng(0)
+    b = args.batch
+    batch = {"x_labeled": rng.random((b, 32, 32, 3)).astype("float32"), "y_labeled": rng.integers(0, 10, b)}
+    kwargs = {"width": args.width, "blocks": 5, "fc_units": args.fc_units, "dropout": 0.5}
+    weights = {"image": 1.0, "pool1": 0.1, "pool2": 0.1, "pool3": 0.1, "pool4": 0.1}
+    models = {}
+    for arm in args.arms:
+        net = build_backbone("vgg16", (32, 32, 3), 10, **kwargs)
+        if ARMS[arm] is None:
+            model = SupervisedClassifier(net)
+        else:
+            model = SWWAEModel(net, build_vgg16_decoders(net, ARMS[arm][0]), variant=ARMS[arm][1], loss_weights=weights)
+        model.compile(optimizer=keras.optimizers.Adam(1e-4))
+        step = tf.function(model.train_step)
+        step(batch)  # trace
+        models[arm] = step
+    times = {arm: [] for arm in models}
+    for _ in range(args.speed_rounds):
+        for arm, step in models.items():
+            t = time.perf_counter()
+            for _ in range(10):
+                out = step(batch)
+            float(out["loss"])
+            times[arm].append((time.perf_counter() - t) / 10)
+    base = statistics.median(times["baseline"]) if "baseline" in times else None
+    lines = ["| model | s/step (median of rounds) | images/s | relative to plain classifier |", "|---|---|---|---|"]
+    for arm, ts in times.items():
+        med = statistics.median(ts)
+        rel = f"{base / med:.2f}x" if base else "n/a"
+        lines.append(f"| {arm} | {med:.4f} | {b / med:.0f} | {rel} |")
+    table = "\n".join(lines)
+    print(table)
+    print(f"saved {save_result('swwae_vgg_speed', {'args': vars(args), 'times': times, 'table': table})}")
 
 
 def _finetune_with_timer(backbone, decoders, split, model_params, finetune_params, seed, timer):
