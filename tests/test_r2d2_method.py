@@ -144,3 +144,45 @@ def test_backbone_argument_errors():
         models.build_backbone("resnet", (32, 32, 3), 10, depth=10)
     with pytest.raises(data.ConfigError, match="padding must be 'valid' or 'same'"):
         models.build_backbone("lenet", (28, 28, 1), 10, padding="full")
+
+
+def test_table_update_under_mirrored_strategy_matches_single_device(tmp_path):
+    """With 2 replicas every replica applies all rows' pseudo-label steps (all_gather), so the
+    table equals the single-device one (run in a subprocess: logical devices need a fresh TF)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent('''
+        import sys, numpy as np, keras, tensorflow as tf
+        from ssl_pipelines.training.distribute import make_strategy
+        mirrored = make_strategy("mirrored", logical_cpu_devices=2)
+        from ssl_pipelines import data, methods, models, training
+        sp = data.split_labeled_unlabeled(data.load_dataset("digits"), labels_per_class=4, max_unlabeled=200, seed=0)
+        training.set_global_seed(0)
+        kw = dict(filters=[4, 8], dense_units=16, padding="same")
+        init = models.build_backbone("lenet", sp.input_shape, 10, **kw).get_weights()
+        rand = np.random.default_rng(0).normal(size=(200, 10)).astype(np.float32)
+        def run(strategy):
+            with strategy.scope():
+                net = models.build_backbone("lenet", sp.input_shape, 10, **kw)
+                net.set_weights(init)
+                m = methods.R2D2(net, num_examples=240, num_labeled=40)
+                m.compile(optimizer=keras.optimizers.SGD(0.03))
+            m.pseudo_labels.set_labeled(sp.y_labeled)
+            m.pseudo_labels.repredict(rand)
+            s = data.ssl_stream(sp.x_labeled, sp.y_labeled, sp.x_unlabeled, batch_labeled=8, batch_unlabeled=16,
+                                with_indices=True)
+            training.fit_model(m, s, epochs=1, steps_per_epoch=2, verbose=0)
+            return m.pseudo_labels.table.numpy()
+        a = run(tf.distribute.get_strategy())
+        b = run(mirrored)
+        np.save(sys.argv[1], np.stack([a, b]))
+    ''')
+    out = tmp_path / "tables.npy"
+    proc = subprocess.run([sys.executable, "-c", script, str(out)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    a, b = np.load(out)
+    rand = np.random.default_rng(0).normal(size=(200, 10)).astype(np.float32)
+    assert (np.abs(a[40:] - rand).max(axis=1) > 1e-6).sum() == 32  # 2 steps x 16 unlabeled rows moved
+    np.testing.assert_allclose(b, a, atol=1e-5)

@@ -125,8 +125,13 @@ class R2D2(SSLModel):
         self.apply_gradients(tape, loss)  # the network: the compiled optimizer
         pseudo_grad = tape.gradient(loss, pseudo)  # = alpha (p_tilde - p_hat) / B
         del tape
-        step = self.effective_label_lr(tf.shape(x)[0])
-        self.pseudo_labels.apply_gradient(rows, pseudo_grad, step)
+        step = self.effective_label_lr(tf.shape(x)[0])  # per-example step lambda*alpha/B_ref
+        ctx = tf.distribute.get_replica_context()
+        if ctx is not None and ctx.num_replicas_in_sync > 1:
+            # every replica applies every replica's rows, so the (mirrored) tables stay identical
+            self.pseudo_labels.apply_gradient(ctx.all_gather(rows, axis=0), ctx.all_gather(pseudo_grad, axis=0), step)
+        else:
+            self.pseudo_labels.apply_gradient(rows, pseudo_grad, step)
         unlabeled = rows >= self.num_labeled
         change = tf.norm(tf.boolean_mask(step * pseudo_grad, unlabeled), axis=-1)
         self.pseudo_label_change.update_state(change)
