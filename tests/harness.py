@@ -29,9 +29,11 @@ def check_layer(layer_cls, init_kwargs: dict, inputs, tmp_path, call_kwargs: dic
     layer = layer_cls(**init_kwargs)
     out = layer(inputs, **call_kwargs)
     if expected_output_shape is not None:
+        # one shape (a tuple of ints) or a list of shapes, one per output
+        expected = ([tuple(expected_output_shape)] if all(isinstance(d, (int, type(None))) for d in expected_output_shape)
+                    else [tuple(s) for s in expected_output_shape])
         shapes = [tuple(t.shape) for t in tf.nest.flatten(out)]
-        assert shapes == [tuple(s) for s in tf.nest.flatten(expected_output_shape, expand_composites=False)] or \
-            shapes[0] == tuple(expected_output_shape), shapes
+        assert shapes == expected, f"output shapes {shapes}, expected {expected}"
     # config round trip
     config = layer.get_config()
     for key in init_kwargs:
