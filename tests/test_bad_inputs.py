@@ -87,6 +87,19 @@ BAD_METHOD_PARAMS: dict[str, list[tuple[str, object, str]]] = {
     "supervised": [("train.batch_size", 1000, "batch_labeled=1000 is larger than the 100 labeled"),
                    ("model.backbone", "resnet9000", "unknown backbone 'resnet9000'"),
                    ("train.optimizer", {"name": "adamx"}, "unknown optimizer 'adamx'")],
+    "m1": [("pretrain.batch_size", 0, "must be a positive integer, got 0")],
+    "m2": [("model.alpha", -1.0, "alpha must be a non-negative number, got -1.0"),
+           ("train.batch_labeled", 500, "batch_labeled=500 is larger than the 100 labeled")],
+    "m1_m2": [("stack.active_threshold", -0.5, "active_threshold must be a non-negative number, got -0.5")],
+    "inversion": [("model.alpha", 1.5, "must be a number in [0, 1], got 1.5"),
+                  ("model.beta", -0.1, "must be a number in [0, 1], got -0.1")],
+    "swwae_vgg": [("model.variant", "middle", "model.variant must be one of"),
+                  ("model.unpooling", "bilinear", "model.unpooling must be one of")],
+    "hybridnet": [("loss.balanced", "yes", "loss.balanced must be true or false, got 'yes'"),
+                  ("train.batch_labeled", 500, "batch_labeled=500 is larger than the 100 labeled")],
+    "mean_teacher": [("loss.ema_decay", 1.5, "ema_decay")],
+    "r2d2": [("d2.repredict_at", [99], "d2.repredict_at must hold distinct epochs"),
+             ("d2.alpha", -1.0, "got -1.0")],
 }
 
 

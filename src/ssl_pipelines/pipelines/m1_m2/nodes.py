@@ -20,14 +20,25 @@ logger = logging.getLogger(__name__)
 STACK_KEYS = {"active_threshold", "active_sample"}
 
 
-def select_active_units(m1: M1, split: SSLSplit, stack_params: dict | None, seed: int) -> list[int]:
-    """Latent units whose posterior mean has std > ``active_threshold`` over ``active_sample``
-    unlabeled images (reference code: 0.1 over 1000)."""
+def check_stack_params(stack_params: dict | None) -> tuple[float, int]:
+    """Validate ``stack:`` (``active_threshold`` >= 0, ``active_sample`` > 0)."""
     p = check_keys("stack", stack_params, STACK_KEYS)
     threshold = p.get("active_threshold", 0.1)
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or threshold < 0:
         raise ConfigError(f"stack.active_threshold must be a non-negative number, got {threshold!r}")
-    n = check_positive("stack.active_sample", p.get("active_sample", 1000))
+    return threshold, check_positive("stack.active_sample", p.get("active_sample", 1000))
+
+
+def check_m1_m2_params(split: SSLSplit, stack_params: dict | None) -> SSLSplit:
+    """Fail on bad stacking parameters before M1 is pretrained; passes the split through."""
+    check_stack_params(stack_params)
+    return split
+
+
+def select_active_units(m1: M1, split: SSLSplit, stack_params: dict | None, seed: int) -> list[int]:
+    """Latent units whose posterior mean has std > ``active_threshold`` over ``active_sample``
+    unlabeled images (reference code: 0.1 over 1000)."""
+    threshold, n = check_stack_params(stack_params)
     rng = np.random.default_rng(seed)
     pool = split.x_unlabeled if len(split.x_unlabeled) else split.x_labeled
     idx = rng.choice(len(pool), size=min(n, len(pool)), replace=False)

@@ -64,8 +64,9 @@ def train_generative_ssl(model, split: SSLSplit, train, stage: str, callbacks=No
     ``steps_per_epoch`` null = one pass over the unlabeled images. Adds ``images_per_second``
     (labeled + unlabeled images per second of training) to the history.
     """
-    b_l = min(train.batch_labeled or M2_TRAIN_DEFAULTS["batch_labeled"], len(split.x_labeled))
-    b_u = min(train.batch_unlabeled or M2_TRAIN_DEFAULTS["batch_unlabeled"], len(split.x_unlabeled))
+    # a batch larger than its data is a configuration error (ssl_stream says so), not clamped
+    b_l = train.batch_labeled or M2_TRAIN_DEFAULTS["batch_labeled"]
+    b_u = train.batch_unlabeled or M2_TRAIN_DEFAULTS["batch_unlabeled"]
     if len(split.x_unlabeled) == 0:
         raise ConfigError("M2 needs unlabeled images, but the split has none (check data.max_unlabeled)")
     model.compile(optimizer=train.optimizer, jit_compile=train.jit_compile)
