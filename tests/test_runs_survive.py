@@ -180,3 +180,51 @@ def test_killed_run_resumes_with_the_same_command_and_matches(tmp_path):
     assert got["accuracy"] == expected["accuracy"]
     assert got["confusion_matrix"] == expected["confusion_matrix"]
     assert not meta.exists()  # checkpoints of the successful run are gone
+
+
+def _resume_matches(split, make_model, stream_kwargs, tmp_path):
+    """Interrupt after epoch 2 of 4, resume in a fresh model: same losses and predictions as an
+    uninterrupted run."""
+    def build():
+        training.set_global_seed(0)
+        model = make_model()
+        model.compile(optimizer=keras.optimizers.Adam(1e-3))
+        return model, data.ssl_stream(split.x_labeled, split.y_labeled, split.x_unlabeled, seed=0, **stream_kwargs)
+
+    full, stream = build()
+    h_full = training.fit_model(full, stream, epochs=4, steps_per_epoch=3, verbose=0)
+    model, stream = build()
+    with pytest.raises(KeyboardInterrupt):
+        training.fit_model(model, stream, epochs=4, steps_per_epoch=3, verbose=0, checkpoint_dir=tmp_path,
+                           callbacks=[_Interrupt(after_epoch=1)])
+    resumed, stream = build()
+    h_resumed = training.fit_model(resumed, stream, epochs=4, steps_per_epoch=3, verbose=0, checkpoint_dir=tmp_path)
+    np.testing.assert_allclose(h_resumed["loss"], h_full["loss"], rtol=1e-6)
+    x = split.x_test[:16]
+    np.testing.assert_allclose(resumed.predict(x, verbose=0), full.predict(x, verbose=0), atol=1e-6)
+    return full, resumed
+
+
+def test_resume_restores_the_ema_teacher(split, tmp_path):
+    def make():
+        net = models.build_backbone("small_cnn", split.input_shape, 10, filters=[8], dense_units=16, dropout=0.0)
+        return methods.MeanTeacher(net)
+
+    full, resumed = _resume_matches(split, make, {"batch_labeled": 10, "batch_unlabeled": 20}, tmp_path)
+    for a, b in zip(full.teacher.weights, resumed.teacher.weights):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6)
+
+
+def test_resume_restores_the_r2d2_pseudo_label_table(split, tmp_path):
+    n = len(split.x_labeled) + len(split.x_unlabeled)
+
+    def make():
+        net = models.build_backbone("small_cnn", split.input_shape, 10, filters=[8], dense_units=16, dropout=0.0)
+        return methods.R2D2(net, num_examples=n, num_labeled=len(split.x_labeled))
+
+    full, resumed = _resume_matches(split, make, {"batch_labeled": 10, "batch_unlabeled": 20, "with_indices": True},
+                                    tmp_path)
+    tables = [[v.numpy() for v in m.variables if "pseudo" in v.path] for m in (full, resumed)]
+    assert tables[0], [v.path for v in full.variables]
+    for a, b in zip(*tables):
+        np.testing.assert_allclose(a, b, atol=1e-6)
