@@ -45,9 +45,14 @@ class SSLModel(keras.Model):
         self.accuracy_tracker = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
 
     # === Forward ===
-    def call(self, x, training: bool = False):
-        if isinstance(x, dict):  # an SSL batch (Keras' symbolic build under a distribution strategy)
+    def __call__(self, x, *args, **kwargs):
+        # Keras' symbolic build under a distribution strategy calls the model on a whole SSL
+        # batch: classify its labeled inputs (for every subclass, whatever its ``call``).
+        if isinstance(x, dict) and X_LABELED in x:
             x = x[X_LABELED]
+        return super().__call__(x, *args, **kwargs)
+
+    def call(self, x, training: bool = False):
         return self.backbone(x, training=training)
 
     def build(self, input_shape=None):
