@@ -84,8 +84,21 @@ def kedro_project(tmp_path, monkeypatch, empty_mlflow_db):
 
 
 def mlflow_runs(uri: str, experiment: str = "ssl_pipelines"):
-    """All runs of the experiment as a pandas DataFrame (newest first)."""
+    """All runs of the experiment as a DataFrame shaped like ``mlflow.search_runs`` (newest first:
+    ``run_id``, ``status``, ``params.*``, ``tags.*``, ``metrics.*``). Uses a client for ``uri``
+    without touching MLflow's global tracking URI, which later tests and sweeps rely on."""
     import mlflow
+    import pandas as pd
 
-    mlflow.set_tracking_uri(uri)
-    return mlflow.search_runs(experiment_names=[experiment], order_by=["start_time DESC"])
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        return pd.DataFrame(columns=["run_id", "status"])
+    rows = []
+    for run in client.search_runs([exp.experiment_id], order_by=["attributes.start_time DESC"]):
+        row = {"run_id": run.info.run_id, "status": run.info.status, "start_time": run.info.start_time}
+        row.update({f"params.{k}": v for k, v in run.data.params.items()})
+        row.update({f"tags.{k}": v for k, v in run.data.tags.items()})
+        row.update({f"metrics.{k}": v for k, v in run.data.metrics.items()})
+        rows.append(row)
+    return pd.DataFrame(rows)

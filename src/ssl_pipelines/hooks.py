@@ -154,7 +154,7 @@ class TrackingGuardHooks:
 
 
 class DistributionHooks:
-    """Run every training node under the ``runtime.strategy`` distribution strategy.
+    """Run the pipeline under the ``runtime.strategy`` distribution strategy.
 
     Parameters (``conf/base/parameters.yml``)::
 
@@ -162,13 +162,14 @@ class DistributionHooks:
           strategy: default          # default | mirrored | multi_worker
           logical_cpu_devices: null  # e.g. 2: split the CPU into 2 devices (testing mirrored on CPU)
 
-    Models and optimizers created inside a node are created under the strategy's scope, so every
-    method trains distributed without code of its own.
+    The strategy's scope is entered for the whole run (with the default SequentialRunner), so the
+    models every node builds, and those the catalog loads between stages, are created under it:
+    every method trains distributed without code of its own.
     """
 
     def __init__(self) -> None:
         self._strategy = None
-        self._scopes: dict[str, Any] = {}
+        self._scope = None
 
     @hook_impl
     def after_context_created(self, context) -> None:
@@ -180,21 +181,20 @@ class DistributionHooks:
         self._strategy = None if name == "default" and not devices else make_strategy(name, devices)
 
     @hook_impl
-    def before_node_run(self, node, catalog, inputs, is_async, run_id) -> None:
-        if self._strategy is not None and node.namespace:
-            scope = self._strategy.scope()
-            scope.__enter__()
-            self._scopes[node.name] = scope
+    def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
+        if self._strategy is not None:
+            self._scope = self._strategy.scope()
+            self._scope.__enter__()
 
-    def _exit(self, node) -> None:
-        scope = self._scopes.pop(node.name, None)
-        if scope is not None:
+    def _exit(self) -> None:
+        if self._scope is not None:
+            scope, self._scope = self._scope, None
             scope.__exit__(None, None, None)
 
     @hook_impl
-    def after_node_run(self, node, catalog, inputs, outputs, is_async, run_id) -> None:
-        self._exit(node)
+    def after_pipeline_run(self, run_params, run_result, pipeline, catalog) -> None:
+        self._exit()
 
     @hook_impl
-    def on_node_error(self, error, node, catalog, inputs, is_async, run_id) -> None:
-        self._exit(node)
+    def on_pipeline_error(self, error, run_params, pipeline, catalog) -> None:
+        self._exit()
