@@ -77,9 +77,9 @@ def _pipelines():
     from kedro.framework.project import configure_project
 
     configure_project("ssl_pipelines")
-    from ssl_pipelines.pipeline_registry import register_pipelines
+    from ssl_pipelines.pipeline_registry import all_pipeline_names
 
-    return sorted(name for name in register_pipelines() if name != "__default__")
+    return all_pipeline_names()
 
 
 # Method parameters that must be rejected before training: (parameter path, value, error text).

@@ -54,19 +54,25 @@ def test_mirrored_strategy_matches_default_strategy(tmp_path):
 
 
 @pytest.mark.timeout(300)
-def test_pipeline_runs_under_mirrored_strategy(tmp_path):
+@pytest.mark.parametrize("pipeline, params", [
+    ("supervised", "supervised.train.epochs=8,supervised.train.verbose=0"),
+    # three stages, models handed between them through the catalog, a pseudo-label table
+    ("r2d2", "r2d2.supervised.epochs=4,r2d2.d2.epochs=3,r2d2.d2.repredict_at=[1],r2d2.d2.lr_schedule=[],"
+             "r2d2.finetune.epochs=1"),
+])
+def test_pipeline_runs_under_mirrored_strategy(tmp_path, pipeline, params):
     work = make_project_copy(tmp_path / "project")
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{work / 'mlflow.db'}", "KEDRO_DISABLE_TELEMETRY": "1",
            "COLUMNS": "250"}
     kedro = os.path.join(os.path.dirname(sys.executable), "kedro")
     proc = subprocess.run(
-        [kedro, "run", "--pipelines=supervised", "--params",
-         "runtime.strategy=mirrored,runtime.logical_cpu_devices=2,supervised.train.epochs=8,supervised.train.verbose=0"],
+        [kedro, "run", f"--pipelines={pipeline}", "--params",
+         f"runtime.strategy=mirrored,runtime.logical_cpu_devices=2,{params}"],
         cwd=work, env=env, capture_output=True, text=True, timeout=280)
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-3000:]
     assert "distribution strategy mirrored with 2 replicas" in log
-    report = json.loads((work / "data/08_reporting/supervised/evaluation_report.json").read_text())
+    report = json.loads((work / f"data/08_reporting/{pipeline}/evaluation_report.json").read_text())
     assert report["accuracy"] > 0.4  # chance is 0.1
 
 

@@ -178,9 +178,9 @@ def available_pipelines() -> list[str]:
 
     if kedro_project.PACKAGE_NAME is None:
         kedro_project.configure_project("ssl_pipelines")
-    from ssl_pipelines.pipeline_registry import register_pipelines
+    from ssl_pipelines.pipeline_registry import all_pipeline_names
 
-    return sorted(name for name in register_pipelines() if name != "__default__")
+    return all_pipeline_names()
 
 
 def _tracking_settings(mlflow_conf: dict, tracking_uri: str | None, experiment: str | None) -> tuple[str, str]:
