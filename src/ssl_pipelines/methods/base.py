@@ -37,6 +37,10 @@ class SSLModel(keras.Model):
     """
 
     loss_terms: tuple[str, ...] = ()
+    #: attributes holding nested Keras models/layers (or lists of them): ``get_config`` serializes
+    #: them and ``from_config`` rebuilds them (STYLE.md #2). Subclasses extend this tuple instead
+    #: of writing their own (de)serialization.
+    nested_models: tuple[str, ...] = ("backbone",)
 
     def __init__(self, backbone: keras.Model, **kwargs):
         super().__init__(**kwargs)
@@ -133,13 +137,20 @@ class SSLModel(keras.Model):
     # === Config ===
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
-        config["backbone"] = keras.saving.serialize_keras_object(self.backbone)
+        for name in self.nested_models:
+            value = getattr(self, name)
+            config[name] = ([keras.saving.serialize_keras_object(v) for v in value]
+                            if isinstance(value, (list, tuple)) else keras.saving.serialize_keras_object(value))
         return config
 
     @classmethod
     def from_config(cls, config: dict[str, Any]):
         config = dict(config)
-        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
+        for name in cls.nested_models:
+            if name in config:
+                value = config[name]
+                config[name] = ([keras.saving.deserialize_keras_object(v) for v in value]
+                                if isinstance(value, list) else keras.saving.deserialize_keras_object(value))
         return cls(**config)
 
     def count_params_by_part(self) -> dict[str, int]:

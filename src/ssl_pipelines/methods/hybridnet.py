@@ -76,6 +76,7 @@ class HybridNet(SSLModel):
         Semi-Supervised Learning", ECCV 2018, Eqs. 1-3; METHODS.md §1.
     """
 
+    nested_models = (*_PARTS, "teacher")
     loss_terms = ("cross_entropy", "reconstruction", "intermediate", "stability", "stability_weight",
                   "rec_error_c", "rec_error_u", "balance_to_c")
 
@@ -211,10 +212,8 @@ class HybridNet(SSLModel):
     # === Config ===
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
-        config.pop("backbone", None)  # rebuilt from encoder_c + classifier
-        for part in (*_PARTS, "teacher"):
-            config[part] = keras.saving.serialize_keras_object(getattr(self, part))
-        config.update(
+        config.update(  # the parts via nested_models; the backbone is rebuilt from encoder_c + classifier
+
             lambda_cls=self.lambda_cls, lambda_rec=self.lambda_rec, lambda_inter=self.lambda_inter,
             lambda_stab=self.lambda_stab, balanced=self.balanced, ema_decay=self.ema_decay,
             stab_rampup_steps=self.stab_rampup_steps, rec_rampup_steps=self.rec_rampup_steps,
@@ -222,13 +221,6 @@ class HybridNet(SSLModel):
             augment_shift=self.augment_shift, augment_flip=self.augment_flip,
         )
         return config
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]):
-        config = dict(config)
-        for part in (*_PARTS, "teacher"):
-            config[part] = keras.saving.deserialize_keras_object(config[part])
-        return cls(**config)
 
     def count_params_by_part(self) -> dict[str, int]:
         counts = {part: int(getattr(self, part).count_params()) for part in _PARTS}

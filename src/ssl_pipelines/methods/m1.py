@@ -62,6 +62,7 @@ class M1(SSLModel):
         code ``dpkingma/nips14-ssl`` ``gpulearn_z_x.py``.
     """
 
+    nested_models = ("backbone", "encoder", "decoder")
     loss_terms = ("reconstruction", "kl_z")
 
     def __init__(self, backbone: keras.Model, encoder: keras.Model, decoder: keras.Model,
@@ -121,18 +122,10 @@ class M1(SSLModel):
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update({
-            "encoder": keras.saving.serialize_keras_object(self.encoder),
-            "decoder": keras.saving.serialize_keras_object(self.decoder),
             "likelihood": self.likelihood, "binarize": self.binarize, "seed": self.seed,
         })
         return config
 
-    @classmethod
-    def from_config(cls, config: dict[str, Any]):
-        config = dict(config)
-        for key in ("encoder", "decoder"):
-            config[key] = keras.saving.deserialize_keras_object(config[key])
-        return super().from_config(config)
 
 
 def active_latent_units(means: np.ndarray, threshold: float = 0.1) -> np.ndarray:

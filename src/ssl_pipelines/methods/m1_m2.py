@@ -41,6 +41,7 @@ class M1M2(SSLModel):
         ``run_2layer_ssl.py``.
     """
 
+    nested_models = ("m1", "m2")
     loss_terms = M2.loss_terms
 
     def __init__(self, m1: M1, m2: M2, active_units=None, **kwargs):
@@ -110,15 +111,5 @@ class M1M2(SSLModel):
     # === Config ===
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
-        config.pop("backbone", None)  # the classifier lives inside m2
-        config.update({"m1": keras.saving.serialize_keras_object(self.m1),
-                       "m2": keras.saving.serialize_keras_object(self.m2),
-                       "active_units": self.active_units})
+        config["active_units"] = self.active_units  # m1 and m2 via nested_models; the classifier lives in m2
         return config
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]):
-        config = dict(config)
-        config["m1"] = keras.saving.deserialize_keras_object(config["m1"])
-        config["m2"] = keras.saving.deserialize_keras_object(config["m2"])
-        return cls(**config)

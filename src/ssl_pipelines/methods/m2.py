@@ -72,6 +72,7 @@ class M2(SSLModel):
         ``learn_yz_x_ss.py``.
     """
 
+    nested_models = ("backbone", "encoder", "decoder")
     loss_terms = ("labeled_bound", "unlabeled_bound", "classification", "entropy", "kl_z", "reconstruction")
 
     def __init__(self, backbone: keras.Model, encoder: keras.Model, decoder: keras.Model, num_classes: int,
@@ -165,17 +166,9 @@ class M2(SSLModel):
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update({
-            "encoder": keras.saving.serialize_keras_object(self.encoder),
-            "decoder": keras.saving.serialize_keras_object(self.decoder),
             "num_classes": self.num_classes, "num_labeled": self.num_labeled,
             "num_unlabeled": self.num_unlabeled, "alpha": self.alpha, "likelihood": self.likelihood,
             "binarize": self.binarize, "seed": self.seed,
         })
         return config
 
-    @classmethod
-    def from_config(cls, config: dict[str, Any]):
-        config = dict(config)
-        for key in ("encoder", "decoder"):
-            config[key] = keras.saving.deserialize_keras_object(config[key])
-        return super().from_config(config)

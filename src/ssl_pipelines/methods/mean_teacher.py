@@ -49,6 +49,7 @@ class MeanTeacher(SSLModel):
         ECCV 2018, Eq. 2 (Ω_stability), METHODS.md §1.2.
     """
 
+    nested_models = ("backbone", "teacher")
     loss_terms = ("cross_entropy", "stability", "stability_weight")
 
     def __init__(self, backbone: keras.Model, teacher: keras.Model | None = None, ema_decay: float = 0.99,
@@ -100,14 +101,8 @@ class MeanTeacher(SSLModel):
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update(
-            teacher=keras.saving.serialize_keras_object(self.teacher), ema_decay=self.ema_decay,
+            ema_decay=self.ema_decay,
             stability_weight=self.stability_weight, stability_rampup_steps=self.stability_rampup_steps,
             augment_shift=self.augment_shift, augment_flip=self.augment_flip,
         )
         return config
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]):
-        config = dict(config)
-        config["teacher"] = keras.saving.deserialize_keras_object(config["teacher"])
-        return super().from_config(config)

@@ -72,6 +72,8 @@ class SWWAEModel(SSLModel):
         large-scale image classification", ICML 2016; Zhao et al. 2015 (SWWAE).
     """
 
+    nested_models = ("backbone", "decoders")
+
     def __init__(self, backbone: keras.Model, decoders, variant: str = "all", loss_weights: dict | None = None,
                  classification_weight: float = 1.0, reduction: str = "mean", reconstruct_unlabeled: bool = True,
                  stop_gradient_targets: bool = False, **kwargs):
@@ -179,18 +181,11 @@ class SWWAEModel(SSLModel):
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update(
-            decoders=[keras.saving.serialize_keras_object(d) for d in self.decoders],
             variant=self.variant, loss_weights=dict(self.loss_weights),
             classification_weight=self.classification_weight, reduction=self.reduction,
             reconstruct_unlabeled=self.reconstruct_unlabeled, stop_gradient_targets=self.stop_gradient_targets,
         )
         return config
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]):
-        config = dict(config)
-        config["decoders"] = [keras.saving.deserialize_keras_object(d) for d in config["decoders"]]
-        return super().from_config(config)
 
     def count_params_by_part(self) -> dict[str, int]:
         parts = super().count_params_by_part()
