@@ -34,3 +34,19 @@ def mean_std(values: list[float]) -> str:
     if len(values) == 1:
         return f"{values[0]:.2f}"
     return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
+
+
+CIFAR10_JPEG_ARCHIVE = SHARED_DATA / "cifar10_jpeg_full" / "cifar10_jpg_full.tar.xz"
+CIFAR10_JPEG_CACHE = Path(__file__).resolve().parents[1] / "data" / "01_raw" / "cifar10_jpeg.npz"
+
+
+def cached_cifar10_npz(archive: str | Path = CIFAR10_JPEG_ARCHIVE, cache: str | Path = CIFAR10_JPEG_CACHE) -> Path:
+    """The lossy JPEG CIFAR-10 copy as an ``.npz`` cache (uint8), decoded from ``archive`` on first
+    use (60k JPEGs: minutes) and reused afterwards. Returns the cache path."""
+    cache = Path(cache)
+    if not cache.exists():
+        from ssl_pipelines.data import load_dataset, save_npz
+
+        print(f"decoding {archive} (60k JPEGs) into {cache} ...", flush=True)
+        save_npz(load_dataset("image_folder", path=str(archive)), cache)
+    return cache

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from common import cached_cifar10_npz
 
 CONFIGS = {
     # Table 1 rows: (lambda_cls, lambda_rec, lambda_inter, lambda_stab, balanced)
@@ -40,12 +41,7 @@ def load(args):
     path = Path(args.data_path)
     if path.suffix == ".npz":
         return data.load_dataset("npz", path=str(path))
-    cache = Path(args.cache)
-    if cache.exists():
-        return data.load_dataset("npz", path=str(cache))
-    ds = data.load_dataset("image_folder", path=str(path))
-    data.save_npz(ds, cache)
-    return ds
+    return data.load_dataset("npz", path=str(cached_cifar10_npz(path, args.cache)))
 
 
 class StepTimer:

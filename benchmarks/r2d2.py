@@ -22,7 +22,7 @@ from types import SimpleNamespace
 
 import keras
 import numpy as np
-from common import SHARED_DATA, mean_std, save_result
+from common import SHARED_DATA, cached_cifar10_npz, mean_std, save_result
 
 from ssl_pipelines.evaluation import classification_report, predict_logits
 from ssl_pipelines.pipelines.common_nodes import load_dataset, split_labeled_unlabeled
@@ -53,11 +53,8 @@ def data_params(args) -> dict:
     if args.data:
         return {"name": "npz" if args.data.endswith(".npz") else "image_folder", "path": args.data,
                 "normalization": "standardize", **split}
-    if not CIFAR_CACHE.exists():  # decoding the JPEG tarball takes minutes: cache it once
-        from ssl_pipelines.data import load_dataset as load, save_npz
-
-        save_npz(load("image_folder", path=SHARED_DATA / "cifar10_jpeg_full" / "cifar10_jpg_full.tar.xz"), CIFAR_CACHE)
-    return {"name": "npz", "path": str(CIFAR_CACHE), "normalization": "standardize", **split}
+    # decoding the JPEG tarball takes minutes: cached once
+    return {"name": "npz", "path": str(cached_cifar10_npz(cache=CIFAR_CACHE)), "normalization": "standardize", **split}
 
 
 def main() -> None:

@@ -24,9 +24,9 @@ import time
 from pathlib import Path
 
 import keras
-from common import SHARED_DATA, mean_std, save_result
+from common import SHARED_DATA, cached_cifar10_npz, mean_std, save_result
 
-from ssl_pipelines.data import eval_stream, load_dataset as load_raw, save_npz, ssl_stream
+from ssl_pipelines.data import eval_stream, ssl_stream
 from ssl_pipelines.methods import SupervisedClassifier
 from ssl_pipelines.models import build_backbone
 from ssl_pipelines.pipelines.common_nodes import evaluate_classifier, load_dataset, split_labeled_unlabeled
@@ -62,10 +62,7 @@ def images_per_second(timer: EpochTimer, steps: int, batch: int) -> float:
 
 
 def cached_cifar(archive: str, cache: Path) -> str:
-    if not cache.exists():
-        print(f"decoding {archive} (60k JPEGs) into {cache} ...", flush=True)
-        save_npz(load_raw("image_folder", path=archive), cache)
-    return str(cache)
+    return str(cached_cifar10_npz(archive, cache))
 
 
 def main() -> None:
