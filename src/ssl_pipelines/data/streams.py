@@ -105,10 +105,11 @@ def ssl_stream(
         xu = tf.constant(np.asarray(x_unlabeled, np.float32))
         parts.append(_shuffled_batches(n_u, b_u, seed + 1))
     aug = _augmenter(augment)
-    parts.append(tf.data.Dataset.random(seed=seed + 2).batch(4))
+    if aug is not None:  # per-batch stateless seeds for the two augmentations
+        parts.append(tf.data.Dataset.random(seed=seed + 2).batch(4))
 
     def to_batch(*args):
-        il, seeds = args[0], args[-1]
+        il = args[0]
         out = {X_LABELED: tf.gather(xl, il), Y_LABELED: tf.gather(yl, il)}
         if with_indices:
             out[INDEX_LABELED] = il
@@ -118,6 +119,7 @@ def ssl_stream(
             if with_indices:
                 out[INDEX_UNLABELED] = iu + n_l
         if aug is not None:
+            seeds = args[-1]
             out[X_LABELED] = aug(out[X_LABELED], seeds[:2])
             if use_u:
                 out[X_UNLABELED] = aug(out[X_UNLABELED], seeds[2:])

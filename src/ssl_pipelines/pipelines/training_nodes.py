@@ -86,7 +86,7 @@ def prepare_training(train_params: dict | None, seed: int, defaults: dict | None
 
 def build_backbone_from_params(model_params: dict, split: SSLSplit, **overrides) -> keras.Model:
     """``model: {backbone: name, backbone_kwargs: {...}}`` -> a backbone for the split's inputs."""
-    params = check_keys("model", model_params, {"backbone", "backbone_kwargs"} | set(overrides.pop("_extra", ())))
+    params = check_keys("model", model_params, {"backbone", "backbone_kwargs"})
     name = params.get("backbone")
     if not name:
         raise ConfigError(f"model.backbone must name a backbone, got {name!r}")

@@ -26,14 +26,13 @@ def check_positive_int(name: str, value: Any) -> int:
 def _build_for_restore(model: keras.Model, train_data: tf.data.Dataset) -> None:
     """Create every variable (model and optimizer) so a checkpoint can be assigned to them."""
     from ssl_pipelines.data.streams import X_LABELED
-    from ssl_pipelines.methods.base import SSLModel
 
     # a zero batch shaped like the stream's elements: iterating the stream here would advance its
     # shuffle seed and change the data order of the resumed run
     batch = tf.nest.map_structure(lambda spec: tf.zeros([d or 1 for d in spec.shape], spec.dtype),
                                   train_data.element_spec)
-    if isinstance(model, SSLModel):
-        model.build_for_batch(SSLModel.as_batch(batch))
+    if hasattr(model, "build_for_batch"):  # an SSLModel: builds everything its train step uses
+        model.build_for_batch(model.as_batch(batch))
     else:
         model(batch[0] if isinstance(batch, (tuple, list)) else batch[X_LABELED])
     if model.optimizer is not None and not model.optimizer.built:
