@@ -52,14 +52,20 @@ def check_seed(seed: Any) -> int:
     return int(seed)
 
 
-def load_dataset(data_params: dict, seed: int) -> Dataset | FileDataset:
+def load_dataset(data_params: dict, seed: int, allow_streaming: bool = False) -> Dataset | FileDataset:
     """Load the configured data set, preprocess and validate it (before anything trains).
 
-    With ``data.streaming: true`` only the file list is read (:func:`index_streaming_dataset`).
+    With ``data.streaming: true`` only the file list is read (:func:`index_streaming_dataset`);
+    that needs ``allow_streaming`` (:func:`load_streamable_dataset`), i.e. a pipeline whose nodes
+    read splits through :mod:`ssl_pipelines.data.split_access`.
     """
     params = check_keys("data", data_params, DATA_KEYS)
     seed = check_seed(seed)
     if params.get("streaming"):
+        if not allow_streaming:
+            raise ConfigError("data.streaming: true is only wired into the swwae_vgg pipeline so far (its nodes "
+                              "read splits through data.split_access); this pipeline needs in-memory data: "
+                              "set data.streaming: false")
         return index_streaming_dataset(params)
     load_kwargs = {k: params[k] for k in LOAD_KEYS if params.get(k) is not None}
     ds = _load_dataset(**load_kwargs, seed=seed)  # the seed only matters for digits' train/test draw
@@ -70,6 +76,11 @@ def load_dataset(data_params: dict, seed: int) -> Dataset | FileDataset:
     )
     logger.info("loaded %s: %s (normalization %s)", ds.name, ds.summary(), norm["normalization"])
     return ds
+
+
+def load_streamable_dataset(data_params: dict, seed: int) -> Dataset | FileDataset:
+    """:func:`load_dataset` for pipelines whose nodes also accept a streaming ``FileSplit``."""
+    return load_dataset(data_params, seed, allow_streaming=True)
 
 
 def index_streaming_dataset(params: dict) -> FileDataset:
