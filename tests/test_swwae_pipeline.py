@@ -85,6 +85,17 @@ def test_bad_parameters_raise_before_training(split, model, pretrain, match):
         pretrain_classifier(split, model, pretrain, 0)
 
 
+@pytest.mark.parametrize("dense, match", [
+    ({"enabled": True, "scales": [4]}, "scale 4 must be an integer >= 8"),  # 8x8 digits
+    ({"enabled": "yes"}, "enabled must be true or false"),
+    ({"enabled": True, "average": "max"}, "average must be one of"),
+    ({"enabled": False, "scale": [16]}, "unknown dense_evaluation parameter"),
+])
+def test_bad_dense_evaluation_parameters_raise_before_training(split, dense, match):
+    with pytest.raises(ConfigError, match=match):
+        pretrain_classifier(split, MODEL, PRETRAIN, 0, dense)
+
+
 @pytest.mark.parametrize("loss, match", [
     ({"reduction": "max"}, "reduction"),
     ({"weights": {"pool3": 1.0}}, "pool3"),  # pool3 is the top of a 3-block encoder, not a target
@@ -140,6 +151,42 @@ def test_swwae_vgg_pipeline_end_to_end(kedro_project):
     assert type(model).__name__ == "SWWAEModel" and model.variant == "all" and model.uses_switches
 
 
+def test_swwae_vgg_pipeline_streams_an_image_folder_and_evaluates_densely(kedro_project, tmp_path):
+    """The paper env's data path and evaluation on a tiny generated folder: streamed random crops
+    for training, centre crops for single-crop evaluation, the fully-convolutional evaluation."""
+    from test_data_image_files import write_image_folder
+
+    folder = write_image_folder(tmp_path / "images")  # 6 classes x (5 train + 2 test) 16x16 PNGs
+    stage = {"epochs": 1, "steps_per_epoch": 2, "batch_labeled": 6, "batch_unlabeled": 2, "verbose": 0}
+    params = {"swwae_vgg": {
+        "data": {"name": "image_folder", "path": str(folder), "streaming": True, "shorter_side": 18,
+                 "resize": [16, 16], "channels": 3, "labels_per_class": 3, "validation_per_class": 1},
+        "model": {"backbone_kwargs": {"blocks": 3, "width": 0.125, "fc_units": 16, "dropout": 0.0}},
+        "pretrain": {"epochs": 1, "steps_per_epoch": 2, "batch_size": 6, "verbose": 0},
+        "decoder_layerwise": stage, "decoder_chained": stage,
+        "finetune": {**stage, "loss": {"weights": {"image": 1.0, "pool1": 0.1, "pool2": 0.1, "pool3": 0.0,
+                                                   "pool4": 0.0}}},
+        "reconstruction_plot": {"num_images": 4},
+        "dense_evaluation": {"enabled": True, "scales": [16, 24], "flip": True},
+    }}
+    project, uri = kedro_project("swwae_vgg", params=params)
+    out = project / "data"
+    summary = json.loads((out / "03_primary/swwae_vgg/split_summary.json").read_text())
+    assert summary["streaming"] and summary["labeled_per_class"] == [3] * 6 and summary["unlabeled"] == 6
+    report = json.loads((out / "08_reporting/swwae_vgg/evaluation_report.json").read_text())
+    dense = json.loads((out / "08_reporting/swwae_vgg/dense_report.json").read_text())
+    assert report["n"] == 12 and dense["test"]["n"] == 12 and dense["validation"]["n"] == 6
+    assert dense["scales"] == [16, 24] and dense["flip"] is True
+    assert len(dense["test"]["confusion_matrix"]) == 6
+
+    run = mlflow_runs(uri).iloc[0]
+    assert run["status"] == "FINISHED"
+    for metric in ("test.error", "test.top5_error", "dense.test.error", "dense.test.top5_error",
+                   "dense.validation.error", "finetune.recon_image", "finetune.train_error"):
+        assert np.isfinite(run[f"metrics.{metric}"]), metric
+    assert abs(run["metrics.dense.test.top5_error"] - dense["test"]["top5_error"]) < 1e-9
+
+
 @pytest.mark.parametrize("env", ["base", "paper"])
 def test_parameter_files_validate(env):
     """Both environments' merged parameters pass every node's checks (without training)."""
@@ -147,13 +194,14 @@ def test_parameter_files_validate(env):
 
     from conftest import REPO
     from ssl_pipelines.models import build_backbone
-    from ssl_pipelines.pipelines.swwae_vgg.nodes import check_loss_params, check_model_params
+    from ssl_pipelines.pipelines.common_nodes import DATA_KEYS, check_keys
+    from ssl_pipelines.pipelines.swwae_vgg.nodes import check_dense_params, check_loss_params, check_model_params
     from ssl_pipelines.pipelines.training_nodes import prepare_training
 
     loader = OmegaConfigLoader(str(REPO / "conf"), base_env="base", default_run_env=env)
     params = loader["parameters"]["swwae_vgg"]
     assert set(params) == {"seed", "data", "model", "pretrain", "decoder_layerwise", "decoder_chained", "finetune",
-                           "reconstruction_plot", "evaluation"}
+                           "reconstruction_plot", "evaluation", "dense_evaluation"}
     model = check_model_params(params["model"])
     kwargs = dict(model["backbone_kwargs"])
     size = params["data"]["resize"]
@@ -171,3 +219,10 @@ def test_parameter_files_validate(env):
         assert loss["loss_weights"]["pool4"] == 1e-10 and loss["loss_weights"]["pool1"] == 1e-12
     for stage in ("pretrain", "decoder_layerwise", "decoder_chained", "finetune"):
         prepare_training(params[stage], 0, extra_keys={"init", "weights_path", "loss"})
+    dense = check_dense_params(params["dense_evaluation"], (*size, channels))
+    check_keys("data", params["data"], DATA_KEYS)
+    if env == "paper":  # the paper's data: streamed ImageNet folders, dense evaluation at Q = 256
+        assert params["data"]["streaming"] and params["data"]["shorter_side"] == 256
+        assert dense["enabled"] and dense["scales"] == [256] and dense["flip"]
+    else:  # the quick default is unchanged: in-memory digits, single crop only
+        assert not params["data"].get("streaming") and not dense["enabled"]

@@ -6,12 +6,20 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ssl_pipelines.data import split_access
 from ssl_pipelines.data.streams import eval_stream
 
 
 def predict_logits(model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """Class logits of ``model`` (any method model or backbone) for ``x``, in batches."""
     return np.asarray(model.predict(eval_stream(x, batch_size=batch_size), verbose=0))
+
+
+def predict_part(model, split, part: str, batch_size: int = 256) -> np.ndarray:
+    """Class logits for one part (``labeled``, ``validation``, ``test``...) of an in-memory or a
+    streaming split (single centre crops, METHODS.md §3.4)."""
+    stream = split_access.evaluation_stream(split, part, batch_size, with_labels=False)
+    return np.asarray(model.predict(stream, verbose=0))
 
 
 def classification_report(

@@ -26,11 +26,21 @@ from ssl_pipelines.data.streams import (
     steps_per_epoch,
 )
 from ssl_pipelines.data.validation import validate_arrays, validate_dataset
+from ssl_pipelines.data.image_files import (
+    FileDataset,
+    FileSplit,
+    file_eval_stream,
+    file_ssl_stream,
+    index_image_folder,
+    split_file_dataset,
+)
+from ssl_pipelines.data import split_access
 
 __all__ = [
-    "ConfigError", "DataError", "Dataset", "SSLSplit",
+    "ConfigError", "DataError", "Dataset", "FileDataset", "FileSplit", "SSLSplit",
     "INDEX_LABELED", "INDEX_UNLABELED", "X_LABELED", "X_UNLABELED", "Y_LABELED",
-    "eval_stream", "load_dataset", "load_digits", "load_idx", "load_image_folder", "load_npz",
+    "eval_stream", "file_eval_stream", "file_ssl_stream", "index_image_folder", "split_access",
+    "split_file_dataset", "load_dataset", "load_digits", "load_idx", "load_image_folder", "load_npz",
     "load_tfds", "preprocess_dataset", "random_translate_flip", "read_idx", "resize_images",
     "save_npz", "split_indices", "split_labeled_unlabeled", "ssl_stream", "steps_per_epoch",
     "validate_arrays", "validate_dataset",

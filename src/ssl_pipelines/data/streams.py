@@ -43,8 +43,8 @@ def _check_batch(name: str, batch: int, available: int, what: str) -> int:
     return int(batch)
 
 
-def _shuffled_batches(n: int, batch: int, seed: int) -> tf.data.Dataset:
-    """Endless stream of index batches: pass ``k`` over ``range(n)`` is the stateless permutation
+def _shuffled_indices(n: int, seed: int) -> tf.data.Dataset:
+    """Endless stream of indices: pass ``k`` over ``range(n)`` is the stateless permutation
     ``index_shuffle(., seed=(seed, k))``. Being stateless, the order is the same for every
     iterator of the stream, under any distribution strategy, and after ``skip`` (exact resume)."""
 
@@ -52,7 +52,12 @@ def _shuffled_batches(n: int, batch: int, seed: int) -> tf.data.Dataset:
         seeds = tf.stack([tf.constant(seed, tf.int64), i // n])
         return tf.random.experimental.index_shuffle(i % n, seeds, tf.constant(n - 1, tf.int64))
 
-    return tf.data.Dataset.range(2**62).map(permuted, deterministic=True).batch(batch, drop_remainder=True)
+    return tf.data.Dataset.range(2**62).map(permuted, deterministic=True)
+
+
+def _shuffled_batches(n: int, batch: int, seed: int) -> tf.data.Dataset:
+    """:func:`_shuffled_indices` in batches of ``batch`` (the remainder of a pass spills over)."""
+    return _shuffled_indices(n, seed).batch(batch, drop_remainder=True)
 
 
 def _augmenter(augment: dict | None):

@@ -13,15 +13,20 @@ from kedro.pipeline import Node, Pipeline, node, pipeline
 from ssl_pipelines.pipelines.common_nodes import (
     evaluate_classifier,
     load_dataset,
+    load_streamable_dataset,
     plot_learning_curves,
     split_labeled_unlabeled,
 )
 
 
-def data_pipeline() -> Pipeline:
-    """load_dataset -> split_labeled_unlabeled: ``ssl_split``, ``split_indices``, ``split_summary``."""
+def data_pipeline(streaming: bool = False) -> Pipeline:
+    """load_dataset -> split_labeled_unlabeled: ``ssl_split``, ``split_indices``, ``split_summary``.
+
+    ``streaming=True`` lets ``data.streaming: true`` through (for pipelines whose nodes read the
+    split via :mod:`ssl_pipelines.data.split_access`)."""
+    load = load_streamable_dataset if streaming else load_dataset
     return pipeline([
-        node(load_dataset, ["params:data", "params:seed"], "dataset", name="load_dataset"),
+        node(load, ["params:data", "params:seed"], "dataset", name="load_dataset"),
         node(split_labeled_unlabeled, ["dataset", "params:data", "params:seed"],
              ["ssl_split", "split_indices", "split_summary"], name="split_labeled_unlabeled"),
     ])
@@ -37,11 +42,11 @@ def evaluation_pipeline(model: str = "trained_model", history: str = "training_h
 
 
 def method_pipeline(name: str, training: Pipeline | list[Node], model: str = "trained_model",
-                    history: str = "training_history") -> Pipeline:
-    """``data_pipeline() + training + evaluation_pipeline()`` under namespace ``name``."""
+                    history: str = "training_history", streaming: bool = False) -> Pipeline:
+    """``data_pipeline(streaming) + training + evaluation_pipeline()`` under namespace ``name``."""
     training = training if isinstance(training, Pipeline) else pipeline(training)
     return pipeline(
-        [data_pipeline(), training, evaluation_pipeline(model, history)],
+        [data_pipeline(streaming), training, evaluation_pipeline(model, history)],
         namespace=name,
         prefix_datasets_with_namespace=True,
     )

@@ -12,15 +12,19 @@ from matplotlib.figure import Figure
 from ssl_pipelines import plots
 from ssl_pipelines.data import (
     ConfigError,
+    FileDataset,
     SSLSplit,
+    index_image_folder,
     load_dataset as _load_dataset,
     preprocess_dataset,
+    split_access,
+    split_file_dataset,
     split_labeled_unlabeled as _split,
     validate_arrays,
     validate_dataset,
 )
-from ssl_pipelines.data.sources import Dataset
-from ssl_pipelines.evaluation import classification_report, predict_logits, scalar_metrics
+from ssl_pipelines.data.sources import Dataset, _require_path
+from ssl_pipelines.evaluation import classification_report, predict_part, scalar_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +32,9 @@ LOAD_KEYS = {"name", "path", "data_dir", "download", "test_fraction", "num_class
 PREPROCESS_KEYS = {"resize", "channels", "normalization"}
 SPLIT_KEYS = {"labels_per_class", "num_labeled", "validation_per_class", "max_unlabeled",
               "include_labeled_in_unlabeled", "use_extra_as_unlabeled"}
-DATA_KEYS = LOAD_KEYS | PREPROCESS_KEYS | SPLIT_KEYS
+STREAM_KEYS = {"streaming", "shorter_side", "train_dir", "test_dir"}
+DATA_KEYS = LOAD_KEYS | PREPROCESS_KEYS | SPLIT_KEYS | STREAM_KEYS
+STREAMING_SOURCES = ("image_folder",)
 
 
 def check_keys(section: str, params: dict | None, allowed: set[str]) -> dict:
@@ -46,10 +52,21 @@ def check_seed(seed: Any) -> int:
     return int(seed)
 
 
-def load_dataset(data_params: dict, seed: int) -> Dataset:
-    """Load the configured data set, preprocess and validate it (before anything trains)."""
+def load_dataset(data_params: dict, seed: int, allow_streaming: bool = False) -> Dataset | FileDataset:
+    """Load the configured data set, preprocess and validate it (before anything trains).
+
+    With ``data.streaming: true`` only the file list is read (:func:`index_streaming_dataset`);
+    that needs ``allow_streaming`` (:func:`load_streamable_dataset`), i.e. a pipeline whose nodes
+    read splits through :mod:`ssl_pipelines.data.split_access`.
+    """
     params = check_keys("data", data_params, DATA_KEYS)
     seed = check_seed(seed)
+    if params.get("streaming"):
+        if not allow_streaming:
+            raise ConfigError("data.streaming: true is only wired into the swwae_vgg pipeline so far (its nodes "
+                              "read splits through data.split_access); this pipeline needs in-memory data: "
+                              "set data.streaming: false")
+        return index_streaming_dataset(params)
     load_kwargs = {k: params[k] for k in LOAD_KEYS if params.get(k) is not None}
     ds = _load_dataset(**load_kwargs, seed=seed)  # the seed only matters for digits' train/test draw
     validate_dataset(ds)
@@ -61,10 +78,49 @@ def load_dataset(data_params: dict, seed: int) -> Dataset:
     return ds
 
 
-def split_labeled_unlabeled(ds: Dataset, data_params: dict, seed: int) -> tuple[SSLSplit, dict, dict]:
-    """Seeded class-balanced split. Returns the split, its indices (saved) and a summary (logged)."""
+def load_streamable_dataset(data_params: dict, seed: int) -> Dataset | FileDataset:
+    """:func:`load_dataset` for pipelines whose nodes also accept a streaming ``FileSplit``."""
+    return load_dataset(data_params, seed, allow_streaming=True)
+
+
+def index_streaming_dataset(params: dict) -> FileDataset:
+    """``data.streaming: true``: index an image folder (paths + labels only; pixels are decoded
+    on the fly by the training and evaluation streams). Fails before training, naming the path,
+    when the folder is missing. Keys: ``path``, ``resize`` (the crop ``[H, W]``), ``shorter_side``
+    (default: the larger crop side), ``channels`` (default 3), ``train_dir``, ``test_dir``."""
+    name = params.get("name")
+    if name not in STREAMING_SOURCES:
+        raise ConfigError(f"data.streaming: true supports data.name in {list(STREAMING_SOURCES)}, got {name!r}")
+    if (params.get("normalization") or "unit") != "unit":
+        raise ConfigError(f"streaming images are decoded to [0, 1]: data.normalization must be 'unit', "
+                          f"got {params.get('normalization')!r}")
+    for key in ("max_train", "max_test", "num_classes", "download", "test_fraction", "data_dir"):
+        if params.get(key) is not None:
+            raise ConfigError(f"data.{key} is not supported with data.streaming: true; set it to null")
+    resize = params.get("resize")
+    if resize is None:
+        raise ConfigError("data.streaming: true needs data.resize: [H, W], the crop fed to the network")
+    path = _require_path(params.get("path"), name)
+    ds = index_image_folder(path, image_size=resize, shorter_side=params.get("shorter_side") or max(resize),
+                            channels=params.get("channels") or 3, train_dir=params.get("train_dir") or "train",
+                            test_dir=params.get("test_dir"))
+    logger.info("indexed %s for streaming: %s", ds.name, ds.summary())
+    return ds
+
+
+def split_labeled_unlabeled(ds: Dataset | FileDataset, data_params: dict,
+                            seed: int) -> tuple[SSLSplit, dict, dict]:
+    """Seeded class-balanced split. Returns the split, its indices (saved) and a summary (logged).
+
+    A streaming :class:`FileDataset` gets the same draw on its file list (a ``FileSplit``)."""
     params = check_keys("data", data_params, DATA_KEYS)
     kwargs = {k: params[k] for k in SPLIT_KEYS if params.get(k) is not None}
+    if isinstance(ds, FileDataset):
+        kwargs.pop("use_extra_as_unlabeled", None)  # an image folder has no extra split
+        split = split_file_dataset(ds, seed=check_seed(seed), **kwargs)
+        summary = split.summary()
+        logger.info("split: %s", summary)
+        return split, split.indices, summary
     split = _split(ds, seed=check_seed(seed), **kwargs)
     validate_arrays(split.x_labeled, split.y_labeled, split.num_classes, "labeled split")
     summary = split.summary()
@@ -72,7 +128,7 @@ def split_labeled_unlabeled(ds: Dataset, data_params: dict, seed: int) -> tuple[
     return split, split.indices, summary
 
 
-def evaluate_classifier(model, split: SSLSplit, eval_params: dict | None = None) -> tuple[dict, dict, dict, Figure]:
+def evaluate_classifier(model, split, eval_params: dict | None = None) -> tuple[dict, dict, dict, Figure]:
     """Evaluate a trained classifier on the test set (and the validation set, if any).
 
     Returns:
@@ -84,10 +140,10 @@ def evaluate_classifier(model, split: SSLSplit, eval_params: dict | None = None)
     params = check_keys("evaluation", eval_params, {"batch_size", "top_k"})
     batch_size = int(params.get("batch_size", 256))
     top_k = tuple(params.get("top_k", (1, 5)))
-    report = classification_report(predict_logits(model, split.x_test, batch_size), split.y_test,
+    report = classification_report(predict_part(model, split, "test", batch_size), split.y_test,
                                    split.num_classes, top_k)
-    if len(split.x_val):
-        val = classification_report(predict_logits(model, split.x_val, batch_size), split.y_val,
+    if split_access.part_size(split, "validation"):
+        val = classification_report(predict_part(model, split, "validation", batch_size), split.y_val,
                                     split.num_classes, top_k)
         report["validation"] = scalar_metrics(val)
     metrics = {k: {"value": v, "step": 0} for k, v in scalar_metrics(report).items()}

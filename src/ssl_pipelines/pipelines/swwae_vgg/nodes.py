@@ -16,8 +16,10 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ssl_pipelines import plots
-from ssl_pipelines.data import ConfigError, SSLSplit, eval_stream, ssl_stream, steps_per_epoch
-from ssl_pipelines.evaluation import classification_report, predict_logits
+from ssl_pipelines.data import ConfigError, SSLSplit, split_access, steps_per_epoch
+from ssl_pipelines.data.split_access import part_size
+from ssl_pipelines.evaluation import classification_report, predict_part, scalar_metrics
+from ssl_pipelines.evaluation_dense import AVERAGES, check_scales, convolutionalize, dense_predict, min_scale
 from ssl_pipelines.methods import SupervisedClassifier, SWWAEModel
 from ssl_pipelines.methods.swwae import REDUCTIONS, VARIANTS
 from ssl_pipelines.models import build_backbone, build_vgg16_decoders, load_vgg16_weights
@@ -31,6 +33,7 @@ MODEL_KEYS = {"backbone_kwargs", "unpooling", "variant", "decoder_init_stddev", 
 PRETRAIN_EXTRA = {"init", "weights_path"}
 LOSS_KEYS = {"reduction", "classification_weight", "weights", "stop_gradient_targets", "reconstruct_unlabeled"}
 INITS = ("train", "imagenet")
+DENSE_KEYS = {"enabled", "scales", "flip", "average", "batch_size"}
 
 
 # === Parameters ===
@@ -73,12 +76,31 @@ def check_loss_params(loss_params: dict | None, levels: int) -> dict:
             "reconstruct_unlabeled": bool(p.get("reconstruct_unlabeled", True))}
 
 
+def check_dense_params(dense_params: dict | None, input_shape) -> dict:
+    """Validate ``dense_evaluation`` (METHODS.md §3.4 "convolution") for a network trained on
+    ``input_shape``; returns ``{enabled, scales, flip, average, batch_size}``."""
+    p = check_keys("dense_evaluation", dense_params, DENSE_KEYS)
+    enabled = p.get("enabled", False)
+    if not isinstance(enabled, bool):
+        raise ConfigError(f"dense_evaluation.enabled must be true or false, got {enabled!r}")
+    average = p.get("average", "softmax")
+    if average not in AVERAGES:
+        raise ConfigError(f"dense_evaluation.average must be one of {list(AVERAGES)}, got {average!r}")
+    batch_size = p.get("batch_size", 64)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ConfigError(f"dense_evaluation.batch_size must be a positive integer, got {batch_size!r}")
+    scales = check_scales(p.get("scales") or [min_scale(input_shape)], input_shape) if enabled else ()
+    return {"enabled": enabled, "scales": list(scales), "flip": bool(p.get("flip", True)), "average": average,
+            "batch_size": batch_size}
+
+
 def _ssl_stream(split: SSLSplit, train, reconstruct_unlabeled: bool = True):
+    """Training batches of an in-memory or a streaming split (``split_access``)."""
     bl = train.batch_labeled or train.batch_size
-    bu = (train.batch_unlabeled or 0) if reconstruct_unlabeled and len(split.x_unlabeled) else 0
-    stream = ssl_stream(split.x_labeled, split.y_labeled, split.x_unlabeled if bu else None,
-                        batch_labeled=bl, batch_unlabeled=bu, seed=train.seed, augment=train.augment)
-    n = len(split.x_labeled) + (len(split.x_unlabeled) if bu else 0)
+    bu = (train.batch_unlabeled or 0) if reconstruct_unlabeled and part_size(split, "unlabeled") else 0
+    stream = split_access.training_stream(split, batch_labeled=bl, batch_unlabeled=bu, seed=train.seed,
+                                          augment=train.augment)
+    n = part_size(split, "labeled") + (part_size(split, "unlabeled") if bu else 0)
     steps = train.steps_per_epoch or steps_per_epoch(n, bl + bu)
     return stream, steps
 
@@ -91,13 +113,18 @@ def _max_abs_change(before: list[np.ndarray], model) -> float:
     return float(max((np.max(np.abs(a - np.asarray(w))) for a, w in zip(before, model.weights)), default=0.0))
 
 
+def _val_stream(split):
+    return split_access.evaluation_stream(split, "validation") if part_size(split, "validation") else None
+
+
 def _errors(model, split: SSLSplit, batch_size: int = 256) -> dict[str, float]:
-    """Top-1 error (%) on the labeled training images, validation and test (regularization evidence)."""
+    """Top-1 error (%) on the labeled training images, validation and test (regularization evidence;
+    single centre crops for a streaming split)."""
     out = {}
-    for name, x, y in (("train", split.x_labeled, split.y_labeled), ("validation", split.x_val, split.y_val),
-                       ("test", split.x_test, split.y_test)):
-        if len(x):
-            out[f"{name}_error"] = classification_report(predict_logits(model, x, batch_size), y,
+    for name, part in (("train", "labeled"), ("validation", "validation"), ("test", "test")):
+        if part_size(split, part):
+            out[f"{name}_error"] = classification_report(predict_part(model, split, part, batch_size),
+                                                         split_access.part_labels(split, part),
                                                          split.num_classes, ())["error"]
     if "validation_error" in out:
         out["generalization_gap"] = out["validation_error"] - out["train_error"]
@@ -105,14 +132,19 @@ def _errors(model, split: SSLSplit, batch_size: int = 256) -> dict[str, float]:
 
 
 # === Step 1 ===
-def pretrain_classifier(split: SSLSplit, model_params: dict, pretrain_params: dict, seed: int):
+def pretrain_classifier(split: SSLSplit, model_params: dict, pretrain_params: dict, seed: int,
+                        dense_params: dict | None = None):
     """Step 1: the VGG16 classifier (METHODS.md §3.3), from ImageNet weights or trained on labels.
+
+    ``dense_params`` (the ``dense_evaluation`` section) is only validated here, so a bad value
+    fails before any stage trains.
 
     Returns:
         the backbone (inputs -> logits), its history and its train/validation/test errors
         (the baseline the fine-tuned model is compared with).
     """
     p = check_model_params(model_params)
+    check_dense_params(dense_params, split.input_shape)
     train = prepare_training(pretrain_params, seed, defaults={"batch_size": 32}, extra_keys=PRETRAIN_EXTRA)
     init = train.extra.get("init", "train")
     if init not in INITS:
@@ -128,11 +160,10 @@ def pretrain_classifier(split: SSLSplit, model_params: dict, pretrain_params: di
     else:
         model = SupervisedClassifier(backbone, name="swwae_pretrain")
         model.compile(optimizer=train.optimizer, jit_compile=train.jit_compile)
-        stream = ssl_stream(split.x_labeled, split.y_labeled, batch_labeled=train.batch_size, seed=train.seed,
-                            augment=train.augment)
-        steps = train.steps_per_epoch or steps_per_epoch(len(split.x_labeled), train.batch_size)
-        val = eval_stream(split.x_val, split.y_val) if len(split.x_val) else None
-        history = train.fit(model, stream, steps, val, stage="pretrain")
+        stream = split_access.training_stream(split, batch_labeled=train.batch_size, seed=train.seed,
+                                              augment=train.augment)
+        steps = train.steps_per_epoch or steps_per_epoch(part_size(split, "labeled"), train.batch_size)
+        history = train.fit(model, stream, steps, _val_stream(split), stage="pretrain")
     metrics = {k: {"value": v, "step": 0} for k, v in _errors(backbone, split).items()}
     return backbone, history, metrics
 
@@ -196,8 +227,7 @@ def finetune_swwae(backbone, decoders, split: SSLSplit, model_params: dict, fine
     model = SWWAEModel(backbone, decoders, variant=p.get("variant", "all"), name="swwae_vgg", **loss)
     model.compile(optimizer=train.optimizer, jit_compile=train.jit_compile)
     stream, steps = _ssl_stream(split, train, loss["reconstruct_unlabeled"])
-    val = eval_stream(split.x_val, split.y_val) if len(split.x_val) else None
-    history = train.fit(model, stream, steps, val, stage="finetune")
+    history = train.fit(model, stream, steps, _val_stream(split), stage="finetune")
     logger.info("swwae_vgg parameters: %s", model.count_params_by_part())
     stages = {"pretrain": pretrain_history, "decoder_layerwise": layerwise_history,
               "decoder_chained": chained_history, "finetune": history}
@@ -210,9 +240,44 @@ def plot_reconstructions(model: SWWAEModel, split: SSLSplit, plot_params: dict |
     row ``pool<l>`` chains ``D_l .. D_1`` from the encoder's ``pool_l``."""
     p = check_keys("reconstruction_plot", plot_params, {"num_images"})
     n = int(p.get("num_images", 8))
-    x = np.asarray(split.x_test[:n], np.float32)
+    x = split_access.first_images(split, "test", n)
     rows = {"input": x}
     for level in range(1, model.levels + 1):
         rows[f"from pool{level}"] = np.clip(np.asarray(model.reconstruct_image_from_level(x, level)), 0.0, 1.0) \
             if x.min() >= 0 else np.asarray(model.reconstruct_image_from_level(x, level))
     return plots.image_grid_figure(rows, title=f"{model.variant} decoder reconstructions")
+
+
+# === Evaluation ===
+def evaluate_dense(model, split: SSLSplit, dense_params: dict | None, eval_params: dict | None):
+    """Fully-convolutional evaluation (METHODS.md §3.4-3.5, the "convolution" columns).
+
+    The classifier's fc layers become convolutions (:func:`~ssl_pipelines.evaluation_dense.convolutionalize`),
+    the whole image is rescaled to each shorter side ``Q`` in ``dense_evaluation.scales`` (and
+    flipped, with ``flip``), the class posteriors are averaged over positions and views, and
+    top-1 / top-k errors are computed on the test and validation parts. Single-crop metrics are
+    the shared ``evaluate_classifier``'s ``test.*`` / ``validation.*``.
+
+    Returns:
+        metrics ``{"test.error", "test.top5_error", ..., "validation.error", ...}`` (logged with
+        the ``dense.`` prefix; empty when ``enabled: false``) and a report (JSON artifact).
+    """
+    p = check_dense_params(dense_params, split.input_shape)
+    if not p["enabled"]:
+        return {}, {"enabled": False}
+    top_k = tuple(check_keys("evaluation", eval_params, {"batch_size", "top_k"}).get("top_k", (1, 5)))
+    backbone = getattr(model, "backbone", model)
+    dense = convolutionalize(backbone)
+    report: dict = dict(p)
+    metrics: dict = {}
+    for part in ("test", "validation"):
+        if not part_size(split, part):
+            continue
+        batches = split_access.full_image_batches(split, part, p["batch_size"])
+        scores = dense_predict(dense, batches, p["scales"], flip=p["flip"], average=p["average"])
+        part_report = classification_report(scores, split_access.part_labels(split, part), split.num_classes, top_k)
+        report[part] = part_report
+        metrics.update({f"{part}.{k}": {"value": v, "step": 0} for k, v in scalar_metrics(part_report).items()})
+        logger.info("dense evaluation (%s, scales %s, flip %s): top-1 error %.2f%%", part, p["scales"], p["flip"],
+                    part_report["error"])
+    return metrics, report

@@ -1,9 +1,11 @@
-"""split -> pretrain classifier -> layerwise decoders -> chained decoder -> joint fine-tuning -> evaluate."""
+"""split -> pretrain classifier -> layerwise decoders -> chained decoder -> joint fine-tuning -> evaluate
+(single crop, and fully-convolutional when ``dense_evaluation.enabled``)."""
 
 from kedro.pipeline import Pipeline, node
 
 from ssl_pipelines.pipelines.common import method_pipeline
 from ssl_pipelines.pipelines.swwae_vgg.nodes import (
+    evaluate_dense,
     finetune_swwae,
     plot_reconstructions,
     pretrain_classifier,
@@ -14,7 +16,8 @@ from ssl_pipelines.pipelines.swwae_vgg.nodes import (
 
 def create_pipeline(**kwargs) -> Pipeline:
     return method_pipeline("swwae_vgg", [
-        node(pretrain_classifier, ["ssl_split", "params:model", "params:pretrain", "params:seed"],
+        node(pretrain_classifier,
+             ["ssl_split", "params:model", "params:pretrain", "params:seed", "params:dense_evaluation"],
              ["pretrained_classifier", "pretrain_history", "pretrain_metrics"], name="pretrain_classifier"),
         node(train_layerwise_decoders,
              ["pretrained_classifier", "ssl_split", "params:model", "params:decoder_layerwise", "params:seed"],
@@ -29,4 +32,6 @@ def create_pipeline(**kwargs) -> Pipeline:
              ["trained_model", "training_history", "finetune_metrics"], name="finetune_swwae"),
         node(plot_reconstructions, ["trained_model", "ssl_split", "params:reconstruction_plot"],
              "reconstruction_plot", name="plot_reconstructions"),
-    ])
+        node(evaluate_dense, ["trained_model", "ssl_split", "params:dense_evaluation", "params:evaluation"],
+             ["dense_metrics", "dense_report"], name="evaluate_dense"),
+    ], streaming=True)  # its nodes read in-memory or streamed (data.streaming) splits alike

@@ -1,0 +1,84 @@
+"""One way for nodes to read a split, whether it holds arrays (:class:`SSLSplit`) or file paths
+streamed from disk (:class:`~ssl_pipelines.data.image_files.FileSplit`).
+
+Parts are named ``labeled``, ``unlabeled``, ``validation`` and ``test``. For an in-memory split
+every function here is the array path the nodes used before (same streams, same batches).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from ssl_pipelines.data.errors import ConfigError
+from ssl_pipelines.data.image_files import FileSplit, file_eval_stream, file_full_image_stream, file_ssl_stream
+from ssl_pipelines.data.split import SSLSplit
+from ssl_pipelines.data.streams import eval_stream, ssl_stream
+
+PARTS = {"labeled": ("x_labeled", "files_labeled", "y_labeled"),
+         "unlabeled": ("x_unlabeled", "files_unlabeled", "y_unlabeled"),
+         "validation": ("x_val", "files_val", "y_val"),
+         "test": ("x_test", "files_test", "y_test")}
+
+
+def is_streaming(split) -> bool:
+    """True for a split of file paths decoded on the fly."""
+    return isinstance(split, FileSplit)
+
+
+def _inputs(split, part: str):
+    if part not in PARTS:
+        raise ConfigError(f"split part must be one of {list(PARTS)}, got {part!r}")
+    arrays, files, _ = PARTS[part]
+    return getattr(split, files if is_streaming(split) else arrays)
+
+
+def part_size(split: SSLSplit | FileSplit, part: str) -> int:
+    """Number of examples in ``part``."""
+    return int(len(_inputs(split, part)))
+
+
+def part_labels(split: SSLSplit | FileSplit, part: str) -> np.ndarray:
+    """Labels of ``part`` (for ``unlabeled``: the hidden true labels, diagnostics only)."""
+    _inputs(split, part)
+    return np.asarray(getattr(split, PARTS[part][2]))
+
+
+def training_stream(split: SSLSplit | FileSplit, *, batch_labeled: int, batch_unlabeled: int = 0, seed: int = 0,
+                    augment: dict | None = None, with_indices: bool = False) -> tf.data.Dataset:
+    """Endless SSL batch dicts: :func:`ssl_stream` on arrays, :func:`file_ssl_stream` (random
+    crops) on files. ``batch_unlabeled=0`` gives a labeled-only stream."""
+    if is_streaming(split):
+        return file_ssl_stream(split, batch_labeled=batch_labeled, batch_unlabeled=batch_unlabeled, seed=seed,
+                               augment=augment, with_indices=with_indices)
+    return ssl_stream(split.x_labeled, split.y_labeled, split.x_unlabeled if batch_unlabeled else None,
+                      batch_labeled=batch_labeled, batch_unlabeled=batch_unlabeled, seed=seed,
+                      augment=augment, with_indices=with_indices)
+
+
+def evaluation_stream(split: SSLSplit | FileSplit, part: str, batch_size: int = 256,
+                      with_labels: bool = True) -> tf.data.Dataset:
+    """Finite, ordered ``(x, y)`` (or ``x``) batches of ``part``; files are centre-cropped
+    (single-crop evaluation, METHODS.md §3.4)."""
+    x = _inputs(split, part)
+    y = part_labels(split, part) if with_labels else None
+    if is_streaming(split):
+        return file_eval_stream(x, y, image_size=split.image_size, shorter_side=split.shorter_side,
+                                channels=split.channels, batch_size=batch_size)
+    return eval_stream(x, y, batch_size=batch_size)
+
+
+def full_image_batches(split: SSLSplit | FileSplit, part: str, batch_size: int = 256) -> tf.data.Dataset:
+    """Ordered batches of whole images (no crop) for dense evaluation: the arrays as they are,
+    or each file decoded at its own size (one image per batch)."""
+    if is_streaming(split):
+        return file_full_image_stream(_inputs(split, part), channels=split.channels)
+    return eval_stream(_inputs(split, part), batch_size=batch_size)
+
+
+def first_images(split: SSLSplit | FileSplit, part: str, n: int) -> np.ndarray:
+    """The first ``n`` images of ``part`` as a float32 array (files: centre crops)."""
+    if not is_streaming(split):
+        return np.asarray(_inputs(split, part)[:n], np.float32)
+    batches = [b.numpy() for b in evaluation_stream(split, part, batch_size=max(int(n), 1), with_labels=False).take(1)]
+    return batches[0][:n] if batches else np.zeros((0, *split.input_shape), np.float32)
