@@ -44,6 +44,31 @@ def load(args):
     return data.load_dataset("npz", path=str(cached_cifar10_npz(path, args.cache)))
 
 
+class Curve:
+    """Keras callback: EMA-classifier test accuracy every ``every`` steps (not counted in the CPU time)."""
+
+    def __init__(self, every, x_test, y_test):
+        import keras
+
+        class CB(keras.callbacks.Callback):
+            def __init__(cb):
+                super().__init__()
+                cb.points, cb.cpu, cb.t = [], 0.0, None
+
+            def on_train_batch_begin(cb, batch, logs=None):
+                cb.t = time.process_time()
+
+            def on_train_batch_end(cb, batch, logs=None):
+                cb.cpu += time.process_time() - cb.t
+                if every and (batch + 1) % every == 0:
+                    acc = float((np.asarray(cb.model.predict(x_test, batch_size=500, verbose=0)).argmax(1)
+                                 == y_test).mean()) * 100
+                    cb.points.append((batch + 1, round(acc, 2), round(cb.cpu / 60, 2)))
+                    print(f"  step {batch + 1}: EMA acc {acc:.2f}% after {cb.cpu / 60:.1f} CPU-min", flush=True)
+
+        self.cb = CB()
+
+
 class StepTimer:
     def __init__(self):
         import keras
@@ -82,15 +107,15 @@ def run_one(ds, cfg_name, seed, args):
     model.compile(optimizer=keras.optimizers.Adam(args.lr))
     stream = data.ssl_stream(sp.x_labeled, sp.y_labeled, sp.x_unlabeled, batch_labeled=args.batch_labeled,
                              batch_unlabeled=args.batch_unlabeled, seed=seed)
-    timer = StepTimer()
-    t0 = time.perf_counter()
-    hist = model.fit(stream, epochs=1, steps_per_epoch=args.steps, verbose=0, callbacks=[timer.cb])
-    train_time = time.perf_counter() - t0
     n_test = min(args.test_size or len(sp.x_test), len(sp.x_test))
     # a fixed random subset (the same for every seed/config): image folders list the test set
     # class by class, so the first N images would hold only a few classes
     pick = np.random.default_rng(12345).permutation(len(sp.x_test))[:n_test]
     x_test, y_test = sp.x_test[pick], sp.y_test[pick]
+    timer, curve = StepTimer(), Curve(args.curve_every, x_test, y_test)
+    t0 = time.perf_counter()
+    hist = model.fit(stream, epochs=1, steps_per_epoch=args.steps, verbose=0, callbacks=[timer.cb, curve.cb])
+    train_time = time.perf_counter() - t0
     ema = np.asarray(model.predict(x_test, batch_size=500, verbose=0)).argmax(1)
     raw = np.asarray(model.backbone.predict(x_test, batch_size=500, verbose=0)).argmax(1)
     times = np.asarray(timer.cb.times[5:])  # skip tracing
@@ -98,6 +123,7 @@ def run_one(ds, cfg_name, seed, args):
         "config": cfg_name, "seed": seed, "steps": args.steps,
         "accuracy_ema": float((ema == y_test).mean()) * 100, "accuracy_raw": float((raw == y_test).mean()) * 100,
         "step_time_median_s": float(np.median(times)), "train_time_s": train_time,
+        "train_cpu_minutes": round(curve.cb.cpu / 60, 2), "curve": curve.cb.points,
         "final_terms": {k: float(v[-1]) for k, v in hist.history.items()}, "n_test": int(n_test),
         "n_labeled": int(len(sp.x_labeled)), "n_unlabeled": int(len(sp.x_unlabeled)),
     }
@@ -143,8 +169,15 @@ def main(argv=None):
     p.add_argument("--rampup-steps", type=int, default=100)
     p.add_argument("--shift", type=int, default=2)
     p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--curve-every", type=int, default=0, help="log the EMA test accuracy every N steps (0: only at the end)")
+    p.add_argument("--threads", type=int, default=0, help="TensorFlow intra-/inter-op threads (0: all cores)")
     p.add_argument("--out", default="benchmarks/runs")
     args = p.parse_args(argv)
+    if args.threads:
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     ds = load(args)
     results = []
@@ -156,7 +189,8 @@ def main(argv=None):
             r = run_one(ds, cfg, seed, args)
             results.append(r)
             print(f"{cfg} seed {seed}: EMA {r['accuracy_ema']:.2f}% raw {r['accuracy_raw']:.2f}% "
-                  f"step {r['step_time_median_s']:.3f}s train {r['train_time_s']:.0f}s", flush=True)
+                  f"step {r['step_time_median_s']:.3f}s train {r['train_time_s']:.0f}s ({r['train_cpu_minutes']} CPU-min)",
+                  flush=True)
             path.write_text(json.dumps({"args": vars(args), "results": results}, indent=1))
     print(table(results, args.dataset))
     print(f"results: {path}")
