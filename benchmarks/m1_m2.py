@@ -200,8 +200,12 @@ def main(argv=None):
     ap.add_argument("--batch-unlabeled", type=int, default=100)
     ap.add_argument("--curve-every", type=int, default=1)
     ap.add_argument("--speed-only", action="store_true", help="only measure the M2 train-step images/s")
+    ap.add_argument("--summarize", nargs="+", metavar="JSON", help="only print the table of these result files")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "runs"))
     args = ap.parse_args(argv)
+    if args.summarize:
+        summarize(args.summarize)
+        return
     if args.threads:
         import tensorflow as tf
 
@@ -250,14 +254,43 @@ def main(argv=None):
     path = out / f"m1_m2_{time.strftime('%Y%m%d_%H%M%S')}.json"
     path.write_text(json.dumps({"args": vars(args), "command": " ".join(sys.argv), "results": results}, indent=1))
     print(f"\nresults: {path}\n")
+    print_table(results, args.methods)
+
+
+def print_table(results: list[dict], methods=("supervised", "m1", "m2", "m1_m2")) -> None:
+    """Markdown table of test error per method (mean ± population std over seeds), plus each curve's
+    test error at the last epoch within 5 / 10 / 20 / 30 CPU-minutes."""
     print("| method | test error % (mean ± std) | seeds | per seed | paper (3000 epochs) |")
     print("|---|---|---|---|---|")
-    for method in args.methods:
-        errs = [r["error"] for r in results if r["method"] == method]
+    for method in methods:
+        rows = [r for r in results if r["method"] == method]
+        if not rows:
+            continue
+        errs = [r["error"] for r in rows]
         paper = PAPER[method] if PAPER_STD[method] is None else f"{PAPER[method]} ± {PAPER_STD[method]}"
-        print(f"| {method} | {np.mean(errs):.2f} ± {np.std(errs):.2f} | {len(errs)} | "
+        print(f"| {method} | {np.mean(errs):.2f} ± {np.std(errs):.2f} | {', '.join(str(r['seed']) for r in rows)} | "
               f"{', '.join(f'{e:.2f}' for e in errs)} | {paper} |")
+    print("\nlearning curves (test error % at the last epoch within N CPU-minutes, per seed):")
+    for method in methods:
+        for r in (r for r in results if r["method"] == method and r.get("curve")):
+            marks = []
+            for m in (5, 10, 20, 30):
+                inside = [c for c in r["curve"] if len(c) > 2 and c[2] <= m]
+                if inside:
+                    marks.append(f"{m} min: {inside[-1][1]:.2f} (epoch {inside[-1][0]})")
+            print(f"  {method} seed {r['seed']}: " + "; ".join(marks))
 
+
+def summarize(paths: list[str]) -> None:
+    """Print the table of one or more result JSONs (e.g. two halves of a run split over two processes)."""
+    results, commands = [], []
+    for path in paths:
+        blob = json.loads(Path(path).read_text())
+        results += blob["results"]
+        commands.append(blob.get("command", ""))
+    for command in commands:
+        print(f"    {command}")
+    print_table(results)
 
 if __name__ == "__main__":
     main()
