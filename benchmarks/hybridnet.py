@@ -34,14 +34,15 @@ PAPER = {"classification": 79.0, "cls+stability": 81.3, "hybridnet_full": 86.6} 
 
 
 def load(args):
+    """The data set in [0, 1], then ``--normalization`` (the code's per-channel standardization by default)."""
     from ssl_pipelines import data
 
     if args.dataset == "mnist":
-        return data.load_dataset("idx", path=args.data_path)
-    path = Path(args.data_path)
-    if path.suffix == ".npz":
-        return data.load_dataset("npz", path=str(path))
-    return data.load_dataset("npz", path=str(cached_cifar10_npz(path, args.cache)))
+        ds = data.load_dataset("idx", path=args.data_path)
+    else:
+        path = Path(args.data_path)
+        ds = data.load_dataset("npz", path=str(path if path.suffix == ".npz" else cached_cifar10_npz(path, args.cache)))
+    return data.preprocess_dataset(ds, normalization=args.normalization)[0]
 
 
 class Curve:
@@ -169,6 +170,9 @@ def main(argv=None):
     p.add_argument("--rampup-steps", type=int, default=100)
     p.add_argument("--shift", type=int, default=2)
     p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--normalization", choices=["unit", "center", "standardize"], default="standardize",
+                   help="pixel scaling; the reference code standardizes per channel (METHODS.md §1.3), which also "
+                        "sets the reconstruction terms' scale relative to cross-entropy (lambda = 1)")
     p.add_argument("--curve-every", type=int, default=0, help="log the EMA test accuracy every N steps (0: only at the end)")
     p.add_argument("--threads", type=int, default=0, help="TensorFlow intra-/inter-op threads (0: all cores)")
     p.add_argument("--out", default="benchmarks/runs")
