@@ -223,6 +223,7 @@ def test_parameter_files_validate(env):
     check_keys("data", params["data"], DATA_KEYS)
     if env == "paper":  # the paper's data: streamed ImageNet folders, dense evaluation at Q = 256
         assert params["data"]["streaming"] and params["data"]["shorter_side"] == 256
-        assert dense["enabled"] and dense["scales"] == [256] and dense["flip"]
+        # METHODS.md §3.4: the full image, outputs averaged (no flip averaging)
+        assert dense["enabled"] and dense["scales"] == [256] and not dense["flip"]
     else:  # the quick default is unchanged: in-memory digits, single crop only
         assert not params["data"].get("streaming") and not dense["enabled"]
