@@ -30,16 +30,7 @@ import tensorflow as tf
 from ssl_pipelines.data.errors import ConfigError, DataError
 from ssl_pipelines.data.sources import IMAGE_SUFFIXES
 from ssl_pipelines.data.split import split_indices
-from ssl_pipelines.data.streams import (
-    INDEX_LABELED,
-    INDEX_UNLABELED,
-    X_LABELED,
-    X_UNLABELED,
-    Y_LABELED,
-    _augmenter,
-    _check_batch,
-    _shuffled_indices,
-)
+from ssl_pipelines.data.streams import _augmenter, _check_batch, _shuffled_indices, assemble_batch
 
 #: test folder names tried, in order, when ``test_dir`` is not given
 TEST_DIRS = ("test", "val", "validation")
@@ -284,21 +275,8 @@ def file_ssl_stream(
         parts.append(tf.data.Dataset.random(seed=seed + 2).batch(4))
 
     def to_batch(*args):
-        xl, yl, il = args[0]
-        out = {X_LABELED: xl, Y_LABELED: yl}
-        if with_indices:
-            out[INDEX_LABELED] = il
-        if use_u:
-            xu, _, iu = args[1]
-            out[X_UNLABELED] = xu
-            if with_indices:
-                out[INDEX_UNLABELED] = iu + n_l
-        if aug is not None:
-            seeds = args[-1]
-            out[X_LABELED] = aug(out[X_LABELED], seeds[:2])
-            if use_u:
-                out[X_UNLABELED] = aug(out[X_UNLABELED], seeds[2:])
-        return out
+        unlabeled = (args[1][0], args[1][2]) if use_u else None
+        return assemble_batch(args[0], unlabeled, n_l, with_indices, aug, args[-1])
 
     ds = tf.data.Dataset.zip(tuple(parts)).map(to_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.prefetch(prefetch)

@@ -115,23 +115,34 @@ def ssl_stream(
 
     def to_batch(*args):
         il = args[0]
-        out = {X_LABELED: tf.gather(xl, il), Y_LABELED: tf.gather(yl, il)}
-        if with_indices:
-            out[INDEX_LABELED] = il
-        if use_u:
-            iu = args[1]
-            out[X_UNLABELED] = tf.gather(xu, iu)
-            if with_indices:
-                out[INDEX_UNLABELED] = iu + n_l
-        if aug is not None:
-            seeds = args[-1]
-            out[X_LABELED] = aug(out[X_LABELED], seeds[:2])
-            if use_u:
-                out[X_UNLABELED] = aug(out[X_UNLABELED], seeds[2:])
-        return out
+        unlabeled = (tf.gather(xu, args[1]), args[1]) if use_u else None
+        return assemble_batch((tf.gather(xl, il), tf.gather(yl, il), il), unlabeled, n_l, with_indices, aug,
+                              args[-1])
 
     ds = tf.data.Dataset.zip(tuple(parts)).map(to_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.prefetch(prefetch)
+
+
+def assemble_batch(labeled, unlabeled, n_l, with_indices: bool, aug, seeds) -> dict:
+    """One SSL batch dict from its parts (used by the in-memory and the streamed-file streams).
+
+    ``labeled`` is ``(x, y, index)``, ``unlabeled`` is ``(x, index)`` or None; unlabeled indices are
+    offset by ``n_l`` (the ``index_unlabeled`` convention). With an augmenter ``aug``, the labeled
+    and unlabeled images get their own stateless seeds, ``seeds[:2]`` and ``seeds[2:]``.
+    """
+    xl, yl, il = labeled
+    out = {X_LABELED: xl, Y_LABELED: yl}
+    if with_indices:
+        out[INDEX_LABELED] = il
+    if unlabeled is not None:
+        out[X_UNLABELED] = unlabeled[0]
+        if with_indices:
+            out[INDEX_UNLABELED] = unlabeled[1] + n_l
+    if aug is not None:
+        out[X_LABELED] = aug(out[X_LABELED], seeds[:2])
+        if unlabeled is not None:
+            out[X_UNLABELED] = aug(out[X_UNLABELED], seeds[2:])
+    return out
 
 
 def eval_stream(x: np.ndarray, y: np.ndarray | None = None, batch_size: int = 256) -> tf.data.Dataset:
