@@ -28,6 +28,16 @@ def save_result(name: str, payload: dict) -> Path:
     return path
 
 
+def set_threads(threads: int) -> None:
+    """Limit TensorFlow to ``threads`` intra- and inter-op threads (0: leave all cores), e.g. to run
+    two single-threaded benchmarks side by side; call before any TensorFlow work."""
+    if threads:
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+
+
 def mean_std(values: list[float]) -> str:
     if not values:
         return "n/a"

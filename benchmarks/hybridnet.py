@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import cached_cifar10_npz
+from common import cached_cifar10_npz, set_threads
 
 CONFIGS = {
     # Table 1 rows: (lambda_cls, lambda_rec, lambda_inter, lambda_stab, balanced)
@@ -177,11 +177,7 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=0, help="TensorFlow intra-/inter-op threads (0: all cores)")
     p.add_argument("--out", default="benchmarks/runs")
     args = p.parse_args(argv)
-    if args.threads:
-        import tensorflow as tf
-
-        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    set_threads(args.threads)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     ds = load(args)
     results = []

@@ -23,9 +23,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+from common import set_threads  # noqa: E402
 
 from ssl_pipelines import data  # noqa: E402
-from ssl_pipelines.evaluation import classification_report, predict_logits  # noqa: E402
 from ssl_pipelines.methods import M1M2, SupervisedClassifier  # noqa: E402
 from ssl_pipelines.models import build_backbone  # noqa: E402
 from ssl_pipelines.pipelines.m1.nodes import build_m1  # noqa: E402
@@ -206,11 +206,7 @@ def main(argv=None):
     if args.summarize:
         summarize(args.summarize)
         return
-    if args.threads:
-        import tensorflow as tf
-
-        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    set_threads(args.threads)
 
     ds = data.load_dataset("idx", path=args.data_path)
     # the paper's split: first 50k of MNIST train for training (10k validation unused here), full test set
