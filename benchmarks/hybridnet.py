@@ -79,35 +79,83 @@ class StepTimer:
                 super().__init__()
                 cb.times = []
 
+                cb.cpu = []
+
             def on_train_batch_begin(cb, batch, logs=None):
-                cb.t = time.perf_counter()
+                cb.t, cb.c = time.perf_counter(), time.process_time()
 
             def on_train_batch_end(cb, batch, logs=None):
                 cb.times.append(time.perf_counter() - cb.t)
+                cb.cpu.append(time.process_time() - cb.c)
 
         self.cb = CB()
 
 
-def run_one(ds, cfg_name, seed, args):
+def learning_rate(lr, steps, decay_start):
+    """``lr`` for the first ``decay_start`` fraction of ``steps``, then linear to 0 at the last step:
+    the released code's effective schedule (``ssl_pipelines.training.linear_decay_factor``,
+    METHODS.md §1.3), as a graph-side schedule. ``decay_start >= 1``: constant ``lr``."""
     import keras
 
-    from ssl_pipelines import data, methods, models
-    from ssl_pipelines.training import set_global_seed
+    from ssl_pipelines.training import linear_decay_factor
 
-    set_global_seed(seed)
-    sp = data.split_labeled_unlabeled(ds, labels_per_class=args.labels // ds.num_classes, seed=seed,
-                                      validation_per_class=0, max_unlabeled=args.max_unlabeled)
+    if decay_start >= 1:
+        return lr
+
+    class ConstantThenLinear(keras.optimizers.schedules.LearningRateSchedule):
+        def __call__(self, step):
+            return lr * linear_decay_factor(step, steps, decay_start)
+
+    return ConstantThenLinear()
+
+
+def build(sp, cfg_name, steps, args):
+    import keras
+
+    from ssl_pipelines import methods, models
+
     parts = models.build_hybrid_branches("convlarge", sp.input_shape, sp.num_classes, stages=args.stages,
                                          top=args.top, dropout=args.dropout, input_noise=args.input_noise)
-    kw = dict(lambda_stab=args.lambda_stab, ema_decay=args.ema_decay,
-              stab_rampup_steps=args.rampup_steps, rec_rampup_steps=args.rampup_steps,
-              inter_rampup_steps=max(1, args.rampup_steps * 2 // 5), rampdown_steps=args.steps,
+    kw = dict(lambda_stab=args.lambda_stab, lambda_rec=args.lambda_rec, lambda_inter=args.lambda_inter,
+              ema_decay=args.ema_decay, stab_rampup_steps=args.rampup_steps, rec_rampup_steps=args.rampup_steps,
+              inter_rampup_steps=max(1, args.rampup_steps * 2 // 5), rampdown_steps=steps,
               augment_shift=args.shift, augment_flip=args.flip)
     kw.update(CONFIGS[cfg_name])
     model = methods.HybridNet(**parts, **kw)
-    model.compile(optimizer=keras.optimizers.Adam(args.lr))
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate(args.lr, steps, args.lr_decay_start)))
+    return model
+
+
+def calibrate_steps(sp, cfg_name, seed, args, stream):
+    """Steps that fit ``--cpu-minutes`` of process CPU time: time ``--calibration-steps`` steps of a
+    throw-away model of the same configuration (first 10 steps, the tracing, excluded)."""
+    from ssl_pipelines.training import set_global_seed
+
+    set_global_seed(seed)
+    model = build(sp, cfg_name, args.calibration_steps, args)
+    timer = StepTimer()
+    model.fit(stream, epochs=1, steps_per_epoch=args.calibration_steps, verbose=0, callbacks=[timer.cb])
+    per_step = float(np.median(timer.cb.cpu[10:]))
+    return max(1, int(args.cpu_minutes * 60 / per_step)), per_step
+
+
+def run_one(ds, cfg_name, seed, args):
+    from ssl_pipelines import data
+    from ssl_pipelines.training import set_global_seed
+
+    sp = data.split_labeled_unlabeled(ds, labels_per_class=args.labels // ds.num_classes, seed=seed,
+                                      validation_per_class=0, max_unlabeled=args.max_unlabeled)
     stream = data.ssl_stream(sp.x_labeled, sp.y_labeled, sp.x_unlabeled, batch_labeled=args.batch_labeled,
                              batch_unlabeled=args.batch_unlabeled, seed=seed)
+    steps, calib = args.steps, None
+    if args.cpu_minutes:
+        steps, calib = calibrate_steps(sp, cfg_name, seed, args, stream)
+        print(f"{cfg_name} seed {seed}: {calib * 1000:.1f} CPU-ms/step -> {steps} steps in {args.cpu_minutes} CPU-min",
+              flush=True)
+        stream = data.ssl_stream(sp.x_labeled, sp.y_labeled, sp.x_unlabeled, batch_labeled=args.batch_labeled,
+                                 batch_unlabeled=args.batch_unlabeled, seed=seed)
+    set_global_seed(seed)
+    model = build(sp, cfg_name, steps, args)
     n_test = min(args.test_size or len(sp.x_test), len(sp.x_test))
     # a fixed random subset (the same for every seed/config): image folders list the test set
     # class by class, so the first N images would hold only a few classes
@@ -115,13 +163,13 @@ def run_one(ds, cfg_name, seed, args):
     x_test, y_test = sp.x_test[pick], sp.y_test[pick]
     timer, curve = StepTimer(), Curve(args.curve_every, x_test, y_test)
     t0 = time.perf_counter()
-    hist = model.fit(stream, epochs=1, steps_per_epoch=args.steps, verbose=0, callbacks=[timer.cb, curve.cb])
+    hist = model.fit(stream, epochs=1, steps_per_epoch=steps, verbose=0, callbacks=[timer.cb, curve.cb])
     train_time = time.perf_counter() - t0
     ema = np.asarray(model.predict(x_test, batch_size=500, verbose=0)).argmax(1)
     raw = np.asarray(model.backbone.predict(x_test, batch_size=500, verbose=0)).argmax(1)
     times = np.asarray(timer.cb.times[5:])  # skip tracing
     return {
-        "config": cfg_name, "seed": seed, "steps": args.steps,
+        "config": cfg_name, "seed": seed, "steps": steps, "calibrated_cpu_s_per_step": calib,
         "accuracy_ema": float((ema == y_test).mean()) * 100, "accuracy_raw": float((raw == y_test).mean()) * 100,
         "step_time_median_s": float(np.median(times)), "train_time_s": train_time,
         "train_cpu_minutes": round(curve.cb.cpu / 60, 2), "curve": curve.cb.points,
@@ -156,6 +204,14 @@ def main(argv=None):
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--configs", nargs="+", choices=list(CONFIGS), default=list(CONFIGS))
     p.add_argument("--steps", type=int, default=400, help="optimizer steps per run (same for every config)")
+    p.add_argument("--cpu-minutes", type=float, default=0.0,
+                   help="instead of --steps: the same process CPU time for every config (steps calibrated per run)")
+    p.add_argument("--calibration-steps", type=int, default=40)
+    p.add_argument("--lr-decay-start", "--lr-constant-fraction", dest="lr_decay_start", type=float, default=1.0,
+                   help="keep the lr constant for this fraction of the steps, then linear to 0 (released code: 0.6; "
+                        "1: constant); the pipelines' train.lr_decay_start")
+    p.add_argument("--lambda-rec", type=float, default=1.0, help="final reconstruction weight (paper ConvLarge: 1)")
+    p.add_argument("--lambda-inter", type=float, default=1.0, help="intermediate reconstruction weight (paper: 1)")
     p.add_argument("--max-unlabeled", type=int, default=None, help="subsample the unlabeled pool")
     p.add_argument("--test-size", type=int, default=None, help="evaluate on a fixed random subset of N test images")
     p.add_argument("--stages", type=json.loads, default=[[32, 1], [64, 1]])

@@ -96,10 +96,13 @@ BAD_METHOD_PARAMS: dict[str, list[tuple[str, object, str]]] = {
     "swwae_vgg": [("model.variant", "middle", "model.variant must be one of"),
                   ("model.unpooling", "bilinear", "model.unpooling must be one of")],
     "hybridnet": [("loss.balanced", "yes", "loss.balanced must be true or false, got 'yes'"),
-                  ("train.batch_labeled", 500, "batch_labeled=500 is larger than the 100 labeled")],
+                  ("train.batch_labeled", 500, "batch_labeled=500 is larger than the 100 labeled"),
+                  ("train.lr_decay_start", 1.5, "lr_decay_start must be null (constant learning rate) or a "
+                                                "fraction in [0, 1)")],
     "mean_teacher": [("loss.ema_decay", 1.5, "ema_decay")],
     "r2d2": [("d2.repredict_at", [99], "d2.repredict_at must hold distinct epochs"),
-             ("d2.alpha", -1.0, "got -1.0")],
+             ("d2.alpha", -1.0, "got -1.0"),
+             ("d2.lr_decay_start", 0.6, "d2.lr_decay_start is not used by R2-D2's stage 2")],
 }
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import mlflow_runs
 
-FAST = {"hybridnet": {"train": {"epochs": 4, "steps_per_epoch": 12, "verbose": 0},
+FAST = {"hybridnet": {"train": {"epochs": 4, "steps_per_epoch": 12, "verbose": 0, "lr_decay_start": 0.5},
                       "loss": {"ema_decay": 0.9, "stab_rampup_epochs": 1, "rec_rampup_epochs": 1,
                                "inter_rampup_epochs": 1}}}
 
@@ -33,6 +33,12 @@ def test_hybridnet_pipeline_end_to_end(kedro_project):
         assert np.isfinite(run[f"metrics.{name}"]), name
     assert run["metrics.reconstruction.mse"] < 0.1  # pixels in [0, 1]: it does reconstruct
     assert run["params.hybridnet.loss.lambda_stab"] == "100.0"
+    import keras
+
+    import ssl_pipelines  # noqa: F401  (registers the classes)
+
+    saved = keras.saving.load_model(next((project / "data/06_models").rglob("*.keras")))
+    assert float(keras.ops.convert_to_numpy(saved.optimizer.learning_rate)) == 0.0  # decayed to 0 at the last step
     import mlflow
 
     client = mlflow.MlflowClient(uri)

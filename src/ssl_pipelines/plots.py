@@ -69,6 +69,19 @@ def _as_display(img: np.ndarray) -> np.ndarray:
     return np.clip(img, 0.0, 1.0)
 
 
+def to_display_range(rows: dict[str, np.ndarray], reference: str = "input") -> dict[str, np.ndarray]:
+    """Map every row into [0, 1] with the *same* affine map, the one that sends the ``reference``
+    row's value range onto [0, 1] (identity for [0, 1] images), then clip.
+
+    Use it when rows share one pixel space and their relative brightness matters (HybridNet's
+    ``x, x̂_c, x̂_u, x̂``): per-image rescaling would blow up a faint partial reconstruction, and
+    clipping standardized images to [0, 1] would drop their negative half.
+    """
+    ref = np.asarray(rows[reference], np.float32)
+    lo, hi = min(float(ref.min()), 0.0), max(float(ref.max()), 1.0)
+    return {k: np.clip((np.asarray(v, np.float32) - lo) / max(hi - lo, 1e-8), 0.0, 1.0) for k, v in rows.items()}
+
+
 def image_grid_figure(rows: dict[str, np.ndarray], title: str = "", max_columns: int = 10) -> Figure:
     """A grid with one row per entry: ``{"input": x, "reconstruction": x_hat, ...}``.
 

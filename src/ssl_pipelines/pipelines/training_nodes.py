@@ -14,11 +14,12 @@ from ssl_pipelines.data import ConfigError, SSLSplit
 from ssl_pipelines.models import build_backbone
 from ssl_pipelines.pipelines.common_nodes import check_keys, check_seed
 from ssl_pipelines.training import build_optimizer, check_positive_int, fit_model, set_global_seed
+from ssl_pipelines.training.lr_schedule import LinearLrDecay, check_decay_start
 
 logger = logging.getLogger(__name__)
 
 TRAIN_KEYS = {"epochs", "steps_per_epoch", "batch_size", "batch_labeled", "batch_unlabeled", "optimizer",
-              "augment", "jit_compile", "verbose", "deterministic"}
+              "augment", "jit_compile", "verbose", "deterministic", "lr_decay_start"}
 
 
 @dataclasses.dataclass
@@ -36,6 +37,7 @@ class TrainConfig:
     jit_compile: bool
     verbose: Any
     extra: dict
+    lr_decay_start: float | None = None
 
     @property
     def optimizer(self) -> keras.optimizers.Optimizer:
@@ -44,9 +46,14 @@ class TrainConfig:
 
     def fit(self, model, stream: tf.data.Dataset, steps: int, validation=None, stage: str = "train",
             callbacks=None, epochs: int | None = None) -> dict:
+        callbacks = list(callbacks or [])
+        if self.lr_decay_start is not None:  # base rate read before any checkpoint restore
+            base = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+            callbacks.append(LinearLrDecay(base, self.lr_decay_start))
         return fit_model(model, stream, epochs=epochs or self.epochs, steps_per_epoch=steps,
                          validation_data=validation, stage=stage, callbacks=callbacks, verbose=self.verbose,
-                         resume_key={"seed": self.seed, "augment": self.augment})
+                         resume_key={"seed": self.seed, "augment": self.augment,
+                                     **({"lr_decay_start": self.lr_decay_start} if self.lr_decay_start is not None else {})})
 
 
 def prepare_training(train_params: dict | None, seed: int, defaults: dict | None = None,
@@ -56,7 +63,9 @@ def prepare_training(train_params: dict | None, seed: int, defaults: dict | None
     Args:
         train_params: ``epochs``, ``steps_per_epoch`` (null = one pass), ``batch_size`` or
             ``batch_labeled``/``batch_unlabeled``, ``optimizer`` ({name, learning_rate, ...}),
-            ``augment`` ({max_shift, flip}), ``jit_compile`` (default off: XLA was 1.6-3.6x slower
+            ``augment`` ({max_shift, flip}), ``lr_decay_start`` (null: constant learning rate; a
+            fraction f: constant for the first f of the steps, then linear to 0, as the released
+            HybridNet code's effective schedule with f = 0.6, METHODS.md §1.3), ``jit_compile`` (default off: XLA was 1.6-3.6x slower
             on a 2-core CPU), ``verbose``, ``deterministic`` (TF op determinism), and any
             method-specific ``extra_keys`` (returned in ``extra``).
         seed: the run's seed.
@@ -81,6 +90,7 @@ def prepare_training(train_params: dict | None, seed: int, defaults: dict | None
         batch_labeled=params.get("batch_labeled"), batch_unlabeled=params.get("batch_unlabeled"),
         optimizer_params=dict(params.get("optimizer") or {}), augment=params.get("augment") or None,
         jit_compile=bool(params.get("jit_compile", False)), verbose=params.get("verbose", "auto"), extra=extra,
+        lr_decay_start=check_decay_start(params.get("lr_decay_start")),
     )
 
 

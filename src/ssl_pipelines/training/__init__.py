@@ -14,3 +14,6 @@ __all__ = [
 from ssl_pipelines.training.ema import EMACallback, EMATeacher, clone_for_ema, ema_decay, update_ema  # noqa: E402
 
 __all__ += ["EMACallback", "EMATeacher", "clone_for_ema", "ema_decay", "update_ema"]
+from ssl_pipelines.training.lr_schedule import LinearLrDecay, linear_decay_factor  # noqa: E402
+
+__all__ += ["LinearLrDecay", "linear_decay_factor"]

@@ -90,6 +90,6 @@ def plot_reconstructions(model: HybridNet, split: SSLSplit, figure_params: dict 
     err = {k: float(np.mean((rec[f"x_hat{s}"] - rec["input"]) ** 2)) for k, s in
            (("mse_c", "_c"), ("mse_u", "_u"), ("mse", ""))}
     logger.info("test reconstruction MSE: %s", err)
-    fig = plots.image_grid_figure({k: np.clip(v[:n], 0.0, 1.0) for k, v in rec.items()},
+    fig = plots.image_grid_figure(plots.to_display_range({k: v[:n] for k, v in rec.items()}),
                                   title="x, x_hat_c (discriminative), x_hat_u (unsupervised), x_hat = sum")
     return fig, {k: {"value": v, "step": 0} for k, v in err.items()}

@@ -65,6 +65,9 @@ def parse_d2_params(d2_params: dict, seed: int) -> tuple[TrainConfig, dict]:
         raise ConfigError(f"d2.repredict_at must hold distinct epochs in 1..{train.epochs - 1} (the end of "
                           f"those epochs; the initial reprediction is always done), got {at!r}")
     opts["repredict_at"] = sorted(at)
+    if train.lr_decay_start is not None:
+        raise ConfigError(f"d2.lr_decay_start is not used by R2-D2's stage 2 (its learning rate follows "
+                          f"d2.lr_schedule); remove it, got {train.lr_decay_start!r}")
     schedule = ex.get("lr_schedule") or []
     parsed = []
     for item in schedule if isinstance(schedule, (list, tuple)) else [schedule]:
