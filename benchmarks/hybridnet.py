@@ -48,41 +48,18 @@ def load(args):
     return data.preprocess_dataset(ds, normalization=args.normalization)[0]
 
 
-class Curve:
-    """Keras callback: EMA-classifier test accuracy every ``every`` steps (not counted in the CPU time)."""
+class StepRecorder:
+    """Keras callback (``.cb``): wall and process-CPU time of every training step and, every
+    ``every`` steps (0: never), the EMA classifier's test accuracy with the CPU-minutes so far
+    (evaluation is outside the timed steps)."""
 
-    def __init__(self, every, x_test, y_test):
+    def __init__(self, every=0, x_test=None, y_test=None):
         import keras
 
         class CB(keras.callbacks.Callback):
             def __init__(cb):
                 super().__init__()
-                cb.points, cb.cpu, cb.t = [], 0.0, None
-
-            def on_train_batch_begin(cb, batch, logs=None):
-                cb.t = time.process_time()
-
-            def on_train_batch_end(cb, batch, logs=None):
-                cb.cpu += time.process_time() - cb.t
-                if every and (batch + 1) % every == 0:
-                    acc = float((np.asarray(cb.model.predict(x_test, batch_size=500, verbose=0)).argmax(1)
-                                 == y_test).mean()) * 100
-                    cb.points.append((batch + 1, round(acc, 2), round(cb.cpu / 60, 2)))
-                    print(f"  step {batch + 1}: EMA acc {acc:.2f}% after {cb.cpu / 60:.1f} CPU-min", flush=True)
-
-        self.cb = CB()
-
-
-class StepTimer:
-    def __init__(self):
-        import keras
-
-        class CB(keras.callbacks.Callback):
-            def __init__(cb):
-                super().__init__()
-                cb.times = []
-
-                cb.cpu = []
+                cb.times, cb.cpu, cb.points = [], [], []
 
             def on_train_batch_begin(cb, batch, logs=None):
                 cb.t, cb.c = time.perf_counter(), time.process_time()
@@ -90,6 +67,12 @@ class StepTimer:
             def on_train_batch_end(cb, batch, logs=None):
                 cb.times.append(time.perf_counter() - cb.t)
                 cb.cpu.append(time.process_time() - cb.c)
+                if every and (batch + 1) % every == 0:
+                    acc = float((np.asarray(cb.model.predict(x_test, batch_size=500, verbose=0)).argmax(1)
+                                 == y_test).mean()) * 100
+                    cpu_min = sum(cb.cpu) / 60
+                    cb.points.append((batch + 1, round(acc, 2), round(cpu_min, 2)))
+                    print(f"  step {batch + 1}: EMA acc {acc:.2f}% after {cpu_min:.1f} CPU-min", flush=True)
 
         self.cb = CB()
 
@@ -136,7 +119,7 @@ def calibrate_steps(sp, cfg_name, seed, args, stream):
 
     set_global_seed(seed)
     model = build(sp, cfg_name, args.calibration_steps, args)
-    timer = StepTimer()
+    timer = StepRecorder()
     model.fit(stream, epochs=1, steps_per_epoch=args.calibration_steps, verbose=0, callbacks=[timer.cb])
     per_step = float(np.median(timer.cb.cpu[10:]))
     return max(1, int(args.cpu_minutes * 60 / per_step)), per_step
@@ -155,8 +138,8 @@ def run_one(ds, cfg_name, seed, args):
         steps, calib = calibrate_steps(sp, cfg_name, seed, args, stream)
         print(f"{cfg_name} seed {seed}: {calib * 1000:.1f} CPU-ms/step -> {steps} steps in {args.cpu_minutes} CPU-min",
               flush=True)
-        stream = data.ssl_stream(sp.x_labeled, sp.y_labeled, sp.x_unlabeled, batch_labeled=args.batch_labeled,
-                                 batch_unlabeled=args.batch_unlabeled, seed=seed)
+    # every fit starts a new iterator of the (stateless, seeded) stream: the run sees the same
+    # batches as without the calibration
     set_global_seed(seed)
     model = build(sp, cfg_name, steps, args)
     n_test = min(args.test_size or len(sp.x_test), len(sp.x_test))
@@ -164,18 +147,18 @@ def run_one(ds, cfg_name, seed, args):
     # class by class, so the first N images would hold only a few classes
     pick = np.random.default_rng(12345).permutation(len(sp.x_test))[:n_test]
     x_test, y_test = sp.x_test[pick], sp.y_test[pick]
-    timer, curve = StepTimer(), Curve(args.curve_every, x_test, y_test)
+    rec = StepRecorder(args.curve_every, x_test, y_test).cb
     t0 = time.perf_counter()
-    hist = model.fit(stream, epochs=1, steps_per_epoch=steps, verbose=0, callbacks=[timer.cb, curve.cb])
+    hist = model.fit(stream, epochs=1, steps_per_epoch=steps, verbose=0, callbacks=[rec])
     train_time = time.perf_counter() - t0
     ema = np.asarray(model.predict(x_test, batch_size=500, verbose=0)).argmax(1)
     raw = np.asarray(model.backbone.predict(x_test, batch_size=500, verbose=0)).argmax(1)
-    times = np.asarray(timer.cb.times[5:])  # skip tracing
+    times = np.asarray(rec.times[5:])  # skip tracing
     return {
         "config": cfg_name, "seed": seed, "steps": steps, "calibrated_cpu_s_per_step": calib,
         "accuracy_ema": float((ema == y_test).mean()) * 100, "accuracy_raw": float((raw == y_test).mean()) * 100,
         "step_time_median_s": float(np.median(times)), "train_time_s": train_time,
-        "train_cpu_minutes": round(curve.cb.cpu / 60, 2), "curve": curve.cb.points,
+        "train_cpu_minutes": round(sum(rec.cpu) / 60, 2), "curve": rec.points,
         "final_terms": {k: float(v[-1]) for k, v in hist.history.items()}, "n_test": int(n_test),
         "n_labeled": int(len(sp.x_labeled)), "n_unlabeled": int(len(sp.x_unlabeled)),
     }
