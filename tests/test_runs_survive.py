@@ -68,6 +68,36 @@ def test_interrupted_fit_resumes_to_exactly_the_uninterrupted_result(split, tmp_
     np.testing.assert_array_equal(again.predict(x, verbose=0), full.predict(x, verbose=0))
 
 
+def test_kill_between_writing_the_state_and_its_readable_copy_resumes_exactly(split, tmp_path, monkeypatch):
+    """A process killed after the new state file landed but before ``state.json`` was replaced (the
+    window CI once hit with SIGKILL) resumes from the state it has, under that state's epoch."""
+    full, stream = _model_and_stream(split)
+    h_full = training.fit_model(full, stream, epochs=5, steps_per_epoch=4, verbose=0)
+
+    real_replace, meta_writes = os.replace, []
+
+    def killed_before_the_third_meta(src, dst):
+        if os.path.basename(dst) == ckpt.META_FILE:
+            meta_writes.append(dst)
+            if len(meta_writes) == 3:
+                raise KeyboardInterrupt  # state.npz of epoch 3 is in place, state.json still says 2
+        return real_replace(src, dst)
+
+    model, stream = _model_and_stream(split)
+    monkeypatch.setattr(os, "replace", killed_before_the_third_meta)
+    with pytest.raises(KeyboardInterrupt):
+        training.fit_model(model, stream, epochs=5, steps_per_epoch=4, verbose=0, checkpoint_dir=tmp_path)
+    monkeypatch.setattr(os, "replace", real_replace)
+    assert json.loads((tmp_path / ckpt.META_FILE).read_text())["epoch"] == 2
+    assert ckpt.read_meta(tmp_path)["epoch"] == 3  # the metadata that travels with the state
+
+    resumed, stream = _model_and_stream(split)
+    h_resumed = training.fit_model(resumed, stream, epochs=5, steps_per_epoch=4, verbose=0, checkpoint_dir=tmp_path)
+    assert h_resumed["loss"] == h_full["loss"]
+    x = split.x_test[:32]
+    np.testing.assert_array_equal(resumed.predict(x, verbose=0), full.predict(x, verbose=0))
+
+
 def test_checkpoint_of_another_configuration_is_not_resumed(split, tmp_path):
     model, stream = _model_and_stream(split)
     training.fit_model(model, stream, epochs=2, steps_per_epoch=2, verbose=0, checkpoint_dir=tmp_path)

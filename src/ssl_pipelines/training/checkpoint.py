@@ -3,8 +3,10 @@
 A checkpoint holds every model variable (weights, batch-norm statistics, non-trainable state such
 as an EMA teacher or R2-D2's pseudo-label table, and the layers' random-seed states), every
 optimizer variable (step counter, moments), Keras' global seed state, the epoch counter and the
-history so far. Files are written to a temporary name and renamed, so a process killed while
-saving leaves the previous checkpoint intact.
+history so far. The state and its metadata (epoch, history, fingerprint) live in one file,
+written to a temporary name and renamed, so a process killed while saving leaves either the
+previous checkpoint or the new one, never a mix of the two. ``state.json`` beside it is a
+readable copy of the metadata, written after; the copy inside ``state.npz`` is the one resumed from.
 
 ``fit_model(..., checkpoint_dir=d)`` restores from ``d`` and continues at the saved epoch, skipping
 the batches the interrupted run already consumed so the data order is the same as in an
@@ -31,6 +33,7 @@ logger = logging.getLogger(__name__)
 
 STATE_FILE = "state.npz"
 META_FILE = "state.json"
+_META_KEY = "meta"  # inside STATE_FILE; variable keys are v00000, v00001, ...
 
 
 def _global_seed_state():
@@ -95,24 +98,32 @@ def save_state(model, directory, *, epoch: int, history: dict, fingerprint: str,
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     values = {f"v{i:05d}": np.asarray(v.numpy()) for i, v in enumerate(training_variables(model))}
-    tmp_state = directory / f".{STATE_FILE}.partial.npz"
-    np.savez(tmp_state, **values)
     meta = {"epoch": int(epoch), "history": history, "fingerprint": fingerprint, "complete": bool(complete),
             "num_variables": len(values)}
+    tmp_state = directory / f".{STATE_FILE}.partial.npz"
+    np.savez(tmp_state, **values, **{_META_KEY: np.array(json.dumps(meta))})
+    # One rename publishes the state and the metadata describing it together. (They used to be two
+    # files renamed one after the other: a kill between the renames left epoch k+1's weights and
+    # optimizer step under epoch k's metadata, and the resumed run trained epoch k+1 twice.)
+    os.replace(tmp_state, directory / STATE_FILE)
     tmp_meta = directory / f".{META_FILE}.partial"
     tmp_meta.write_text(json.dumps(meta))
-    # state first, then the metadata that points at it: a kill between the two renames leaves a
-    # newer state with older metadata, which only replays an epoch.
-    os.replace(tmp_state, directory / STATE_FILE)
     os.replace(tmp_meta, directory / META_FILE)
 
 
 def read_meta(directory) -> dict | None:
-    path = Path(directory) / META_FILE
-    if not path.exists() or not (Path(directory) / STATE_FILE).exists():
+    """The metadata of the checkpoint in ``directory`` (None if there is none or it is unreadable)."""
+    state = Path(directory) / STATE_FILE
+    if not state.exists():
         return None
     try:
-        return json.loads(path.read_text())
+        with np.load(state) as f:
+            if _META_KEY in f.files:
+                return json.loads(str(f[_META_KEY]))
+    except (OSError, ValueError, json.JSONDecodeError):
+        return None
+    try:  # a checkpoint written before the metadata moved into state.npz
+        return json.loads((Path(directory) / META_FILE).read_text())
     except (OSError, json.JSONDecodeError):
         return None
 
@@ -121,7 +132,7 @@ def restore_state(model, directory) -> bool:
     """Assign the saved values to the model's (already created) variables. False on mismatch."""
     variables = training_variables(model)
     with np.load(Path(directory) / STATE_FILE) as f:
-        keys = sorted(f.files)
+        keys = sorted(k for k in f.files if k != _META_KEY)
         if len(keys) != len(variables):
             logger.warning("checkpoint in %s holds %d variables but the model has %d; not resuming",
                            directory, len(keys), len(variables))
