@@ -102,11 +102,11 @@ def load_dataset(
     if key == "digits":
         ds = load_digits(test_fraction=test_fraction, seed=seed)
     elif key == "idx":
-        ds = load_idx(_require_path(path, key))
+        ds = load_idx(require_path(path, key))
     elif key == "npz":
-        ds = load_npz(_require_path(path, key))
+        ds = load_npz(require_path(path, key))
     elif key == "image_folder":
-        ds = load_image_folder(_require_path(path, key))
+        ds = load_image_folder(require_path(path, key))
     else:
         ds = load_tfds(name, data_dir=data_dir, download=download)
     if num_classes is not None:
@@ -118,7 +118,9 @@ def load_dataset(
     return ds
 
 
-def _require_path(path, source: str) -> Path:
+def require_path(path, source: str) -> Path:
+    """``path`` as an existing :class:`~pathlib.Path`; a :class:`DataError` naming ``source`` if it is
+    None or does not exist (before anything is loaded or trained)."""
     if path is None:
         raise DataError(f"data source {source!r} needs a 'path' parameter (a file or folder), got None")
     p = Path(path).expanduser()

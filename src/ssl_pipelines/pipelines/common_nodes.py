@@ -23,7 +23,7 @@ from ssl_pipelines.data import (
     validate_arrays,
     validate_dataset,
 )
-from ssl_pipelines.data.sources import Dataset, _require_path
+from ssl_pipelines.data.sources import Dataset, require_path
 from ssl_pipelines.evaluation import classification_report, predict_part, scalar_metrics
 
 logger = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ def index_streaming_dataset(params: dict) -> FileDataset:
     resize = params.get("resize")
     if resize is None:
         raise ConfigError("data.streaming: true needs data.resize: [H, W], the crop fed to the network")
-    path = _require_path(params.get("path"), name)
+    path = require_path(params.get("path"), name)
     ds = index_image_folder(path, image_size=resize, shorter_side=params.get("shorter_side") or max(resize),
                             channels=params.get("channels") or 3, train_dir=params.get("train_dir") or "train",
                             test_dir=params.get("test_dir"))
