@@ -99,6 +99,34 @@ def test_m1_m2_trains_saves_reloads_and_only_updates_m2(split, tmp_path):
     assert model.generate(tf.zeros((2, 10, Z)), y).shape == (2, 10, 64)
 
 
+def test_saved_m1_m2_reloads_the_frozen_pretrained_m1_with_its_optimizer_state(split, tmp_path):
+    """The pipeline's M1 is pretrained (its Adam state built over its weights), then frozen inside
+    M1+M2. Loading the saved M1+M2 restores that state too: Keras used to build the frozen M1's
+    optimizer over no variables and skip the saved ones with a warning."""
+    import warnings
+
+    import keras
+
+    m1 = make_m1(split)
+    m1.compile(optimizer=keras.optimizers.Adam(1e-3))
+    m1.fit(stream(split), epochs=1, steps_per_epoch=2, verbose=0)
+    model = methods.M1M2(m1, make_m2((Z,), likelihood="gaussian"))
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    model.fit(stream(split), epochs=1, steps_per_epoch=2, verbose=0)
+    path = tmp_path / "m1_m2.keras"
+    model.save(path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        loaded = keras.models.load_model(path)
+    skipped = [str(w.message) for w in caught if "Skipping variable loading" in str(w.message)]
+    assert not skipped, skipped
+    assert len(m1.optimizer.variables) > 2
+    for saved, restored in zip(m1.optimizer.variables, loaded.m1.optimizer.variables, strict=True):
+        np.testing.assert_array_equal(np.asarray(saved), np.asarray(restored))
+    assert not loaded.m1.trainable and not loaded.m1.trainable_variables  # still frozen
+    assert len(loaded.trainable_variables) == len(model.trainable_variables) == len(model.m2.trainable_variables)
+
+
 def test_unlabeled_bound_alone_moves_the_classifier(split):
     """Gradients reach q(y|x) from U(x) (weights q(y|x) and entropy), with no labeled term at all."""
     model = make_m2(split.input_shape, alpha=0.0, init_std=0.1)

@@ -143,6 +143,31 @@ class SSLModel(keras.Model):
                             if isinstance(value, (list, tuple)) else keras.saving.serialize_keras_object(value))
         return config
 
+    def compile_from_config(self, config):
+        """Compile a loaded model and create its optimizer's variables, so the optimizer state saved
+        in the ``.keras`` file is restored (training continues where it stopped).
+
+        Keras does the second part only when the loaded model is *built*, which needs a build config
+        in the file; our models train on dict batches that never go through ``__call__``, so one
+        saved before it was ever called has none, and Keras skipped the saved optimizer state with a
+        warning. Our sub-models are built when deserialized, so the variables exist: build the
+        optimizer over them. A model frozen after it was trained (M1 inside M1+M2) is unfrozen for
+        the build (its saved state covers the weights it trained), then frozen again; freezing a
+        whole model had already set every sub-layer's flag, so nothing else changes."""
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.optimizer is None or self.optimizer.built:
+            return
+        if self.trainable:
+            variables = self.trainable_variables
+        else:  # the setter recurses into sub-layers: only toggle a model frozen as a whole
+            self.trainable = True
+            try:
+                variables = self.trainable_variables
+            finally:
+                self.trainable = False
+        if variables:
+            self.optimizer.build(variables)
+
     @classmethod
     def from_config(cls, config: dict[str, Any]):
         config = dict(config)
