@@ -57,6 +57,17 @@ def check_layer(layer_cls, init_kwargs: dict, inputs, tmp_path, call_kwargs: dic
     return out
 
 
+def load_restoring_all_state(path) -> keras.Model:
+    """``keras.models.load_model(path)``, failing if Keras skipped any saved state (weights or
+    optimizer variables) with a "Skipping ..." warning."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        loaded = keras.models.load_model(path)
+    skipped = [str(w.message) for w in caught if "Skipping" in str(w.message)]
+    assert not skipped, f"state not restored on load: {skipped}"
+    return loaded
+
+
 def check_method_model(model: keras.Model, train_data, x_eval, tmp_path, optimizer=None,
                        expected_metrics=()):
     """One-step fit, save/reload with identical predictions, config round trip."""
@@ -74,11 +85,7 @@ def check_method_model(model: keras.Model, train_data, x_eval, tmp_path, optimiz
     pred = np.asarray(model.predict(x_eval, verbose=0))
     path = str(tmp_path / f"{type(model).__name__}.keras")
     model.save(path)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        loaded = keras.models.load_model(path)
-    skipped = [str(w.message) for w in caught if "Skipping" in str(w.message)]
-    assert not skipped, f"state not restored on load: {skipped}"
+    loaded = load_restoring_all_state(path)
     np.testing.assert_allclose(np.asarray(loaded.predict(x_eval, verbose=0)), pred, atol=1e-5)
     # the optimizer state comes back too (step counter, moments), so training can continue from the file
     assert len(loaded.optimizer.variables) == len(model.optimizer.variables) > 2
