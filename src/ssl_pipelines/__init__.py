@@ -2,6 +2,8 @@
 
 The library (``data``, ``losses``, ``layers``, ``models``, ``methods``, ``training``,
 ``evaluation``) is importable without Kedro. Pipelines live in ``ssl_pipelines.pipelines``.
+``import ssl_pipelines`` registers every layer and model with Keras, so a saved ``.keras`` file
+loads with ``keras.models.load_model``.
 
 Example:
     >>> from ssl_pipelines import data, models, methods
@@ -10,12 +12,34 @@ Example:
 """
 
 import os as _os
+import sys as _sys
 
-# TensorFlow's C++ INFO lines (oneDNN, CPU feature guard) are noise for users; keep warnings.
+from ssl_pipelines import log_filters as _log_filters  # light: logging only
+
+# TensorFlow reads these when it is imported, so they are set here, before the library imports it,
+# and only when the user has not set them. TF_CPP_MIN_LOG_LEVEL=2 hides TensorFlow's C++ INFO
+# lines (warnings and errors stay). TF 2.21 prints "oneDNN custom operations are on ..." through
+# absl before any log level applies (twice per process); the only switch is turning the oneDNN
+# custom CPU kernels off, which also makes CPU results reproducible bit for bit (the banner's own
+# warning). Measured on the digits defaults: no slower (README "Logs"). TF_ENABLE_ONEDNN_OPTS=1
+# brings them back.
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+_os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 __version__ = "0.1.0"
 
-from ssl_pipelines import data, evaluation, layers, losses, methods, models, training  # noqa: E402
+_log_filters.install()
 
 __all__ = ["data", "evaluation", "layers", "losses", "methods", "models", "training", "__version__"]
+
+# The `ssl-pipelines` command imports what each subcommand needs itself, so that `--help` answers
+# without importing TensorFlow; everywhere else the package is imported whole (Keras registration).
+if _os.path.basename(_sys.argv[0] if _sys.argv else "") != "ssl-pipelines":
+    from ssl_pipelines import data, evaluation, layers, losses, methods, models, training  # noqa: F401
+else:
+    def __getattr__(name: str):
+        if name in __all__:
+            import importlib
+
+            return importlib.import_module(f"ssl_pipelines.{name}")
+        raise AttributeError(f"module 'ssl_pipelines' has no attribute {name!r}")

@@ -27,14 +27,22 @@ import os
 import sys
 import time
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import click
 import yaml
 
-from ssl_pipelines.data import ConfigError
 
 logger = logging.getLogger("ssl_pipelines.sweep")
+
+
+def _config_error(message: str) -> ValueError:
+    """``ssl_pipelines.data.ConfigError(message)``, imported only when raised: ``ssl-pipelines
+    --help`` must not pay for importing the library (TensorFlow)."""
+    from ssl_pipelines.data.errors import ConfigError
+
+    return ConfigError(message)
 
 
 # === Argument parsing helpers (pure) ===
@@ -43,11 +51,11 @@ def parse_int_list(text: str, name: str) -> list[int]:
     try:
         values = [int(v) for v in str(text).split(",") if v.strip() != ""]
     except ValueError:
-        raise ConfigError(f"--{name} expects comma-separated integers, e.g. 0,1,2; got {text!r}") from None
+        raise _config_error(f"--{name} expects comma-separated integers, e.g. 0,1,2; got {text!r}") from None
     if not values:
-        raise ConfigError(f"--{name} expects at least one integer, got {text!r}")
+        raise _config_error(f"--{name} expects at least one integer, got {text!r}")
     if name != "seeds" and any(v <= 0 for v in values):
-        raise ConfigError(f"--{name} expects positive integers, got {text!r}")
+        raise _config_error(f"--{name} expects positive integers, got {text!r}")
     return values
 
 
@@ -71,11 +79,11 @@ def parse_params(text: str | None) -> dict[str, Any]:
         if not item.strip():
             continue
         if "=" not in item:
-            raise ConfigError(f"--params expects key=value pairs separated by commas, got {item!r}")
+            raise _config_error(f"--params expects key=value pairs separated by commas, got {item!r}")
         key, value = item.split("=", 1)
         key = key.strip()
         if not key:
-            raise ConfigError(f"--params has an empty key in {item!r}")
+            raise _config_error(f"--params has an empty key in {item!r}")
         out[key] = yaml.safe_load(value) if value.strip() != "" else None
     return out
 
@@ -87,7 +95,7 @@ def set_dotted(tree: dict, dotted: str, value: Any) -> dict:
     for part in parts[:-1]:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
-            raise ConfigError(f"--params key {dotted!r}: {part!r} is not a section")
+            raise _config_error(f"--params key {dotted!r}: {part!r} is not a section")
     node[parts[-1]] = value
     return tree
 
@@ -121,7 +129,7 @@ def runtime_params_for(pipeline: str, *, seed: int, labels: int | None, labels_p
     """
     own = params.get(pipeline)
     if not isinstance(own, dict):
-        raise ConfigError(f"pipeline {pipeline!r} has no parameters section {pipeline!r}:")
+        raise _config_error(f"pipeline {pipeline!r} has no parameters section {pipeline!r}:")
     tree: dict = {pipeline: {"seed": int(seed)}}
     if labels is not None:
         tree[pipeline]["data"] = {"num_labeled": int(labels), "labels_per_class": None}
@@ -130,7 +138,7 @@ def runtime_params_for(pipeline: str, *, seed: int, labels: int | None, labels_p
     if epochs is not None:
         sections = epoch_sections(own)
         if not sections:
-            raise ConfigError(f"--epochs: pipeline {pipeline!r} has no section with an 'epochs' key")
+            raise _config_error(f"--epochs: pipeline {pipeline!r} has no section with an 'epochs' key")
         for section in sections:
             set_dotted(tree, f"{pipeline}.{section}.epochs", int(epochs))
     if checkpoint_dir is not None:
@@ -152,7 +160,7 @@ def check_overrides(overrides: dict[str, Any], pipelines: Sequence[str], params:
         if head in pipelines or head in params:
             continue
         if not any(isinstance(params.get(p), dict) and head in params[p] for p in pipelines):
-            raise ConfigError(f"--params key {key!r}: {head!r} is neither a swept pipeline ({', '.join(pipelines)}), "
+            raise _config_error(f"--params key {key!r}: {head!r} is neither a swept pipeline ({', '.join(pipelines)}), "
                               f"a top-level parameter, nor a section of a swept pipeline's parameters")
 
 
@@ -191,108 +199,230 @@ def _tracking_settings(mlflow_conf: dict, tracking_uri: str | None, experiment: 
     return str(uri), str(name)
 
 
-def run_sweep(pipelines: Sequence[str], seeds: Sequence[int], labels: Sequence[int | None], *,
-              project_path: str | os.PathLike = ".", env: str | None = None, epochs: int | None = None,
-              overrides: dict[str, Any] | None = None, labels_per_class: Sequence[int] | None = None,
-              tracking_uri: str | None = None, experiment: str | None = None, run_name: str | None = None,
-              keep_going: bool = False, report_dir: str | os.PathLike | None = None) -> dict:
-    """Run every (pipeline, label count, seed) as a nested MLflow run under one parent run.
+# === The sweep: a pure plan, one child run, the summary ===
+# Training sections whose ``batch_size`` runs over every training image (labeled or not), not over
+# the labels: a small label count does not bound them. Every other training section's labeled
+# batch is ``batch_labeled`` when it has one, else ``batch_size``.
+ALL_IMAGES_BATCH_SECTIONS = {("m1", "pretrain"), ("m1_m2", "pretrain"), ("r2d2", "finetune")}
 
-    Everything is checked (pipeline names, parameter sections, override keys) before the first
-    run starts. Returns ``{"parent_run_id", "tracking_uri", "experiment", "children": [...],
-    "table"}``; each child is ``{"pipeline", "labels", "seed", "run_id", "status", "seconds"}``.
-    A failed child is marked FAILED; the sweep stops there unless ``keep_going``.
+
+@dataclass(frozen=True)
+class ChildRun:
+    """One run of a sweep: what ``plan_sweep`` decided and ``run_child`` executes."""
+
+    pipeline: str
+    labels: int | None
+    labels_per_class: int | None
+    seed: int
+    runtime_params: dict
+    tags: dict
+    run_name: str
+    notes: tuple[str, ...] = ()
+
+    @property
+    def label_text(self) -> str:
+        return str(self.labels) if self.labels is not None else f"{self.labels_per_class}/class"
+
+
+def labeled_batch_keys(pipeline: str, pipeline_params: dict) -> list[str]:
+    """``section.key`` of every labeled batch size of a pipeline (``train.batch_size`` for
+    ``supervised``, ``train.batch_labeled`` for M2, ...)."""
+    keys = []
+    for section in epoch_sections(pipeline_params):
+        conf = pipeline_params[section]
+        if "batch_labeled" in conf:
+            keys.append(f"{section}.batch_labeled")
+        elif "batch_size" in conf and (pipeline, section) not in ALL_IMAGES_BATCH_SECTIONS:
+            keys.append(f"{section}.batch_size")
+    return keys
+
+
+def _get_dotted(tree: dict, dotted: str) -> Any:
+    node: Any = tree
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def fit_labeled_batches(pipeline: str, labels: int | None, params: dict, tree: dict,
+                        adapt: bool = True) -> list[str]:
+    """Lower every labeled batch of ``pipeline`` that is larger than ``labels`` to ``labels`` in
+    the child's ``tree`` (runtime params), returning one note per change; with ``adapt=False``
+    raise ConfigError naming the pipeline's key instead. A batch set in ``tree`` (``--params``)
+    wins over the configured one."""
+    if labels is None:
+        return []
+    notes = []
+    for key in labeled_batch_keys(pipeline, params.get(pipeline) or {}):
+        value = _get_dotted(tree, f"{pipeline}.{key}")
+        if value is None:
+            value = _get_dotted(params, f"{pipeline}.{key}")
+        if isinstance(value, bool) or not isinstance(value, int) or value <= labels:
+            continue
+        if not adapt:
+            raise _config_error(f"--labels {labels}: {pipeline}.{key}={value} is larger than the {labels} labeled "
+                              f"examples; lower it with --params {pipeline}.{key}={labels}")
+        set_dotted(tree, f"{pipeline}.{key}", int(labels))
+        notes.append(f"{pipeline}.{key}: {value} -> {labels} (only {labels} labeled examples)")
+    return notes
+
+
+def plan_sweep(pipelines: Sequence[str], seeds: Sequence[int], labels: Sequence[int | None], *,
+               params: dict, known: Sequence[str], epochs: int | None = None,
+               overrides: dict[str, Any] | None = None, labels_per_class: Sequence[int] | None = None,
+               adapt_batches: bool = True) -> list[ChildRun]:
+    """Which child runs a sweep makes, in order, with their runtime parameters and tags; pure (no
+    Kedro, MLflow or TensorFlow), so every mistake is found before anything trains.
+
+    Args:
+        pipelines, seeds, labels: the grid (``labels``: total label counts, ``None`` = configured).
+        params: the project's merged parameters; known: the registered pipeline names.
+        epochs, overrides, labels_per_class: as :func:`run_sweep`.
+        adapt_batches: a labeled batch larger than the label count is lowered to it (noted in
+            ``ChildRun.notes``); ``False``: ConfigError naming the key.
     """
+    overrides = dict(overrides or {})
+    pipelines = [p.strip() for p in pipelines if p.strip()]
+    unknown = [p for p in pipelines if p not in known]
+    if not pipelines or unknown:
+        raise _config_error(f"--pipelines: unknown pipeline(s) {unknown or pipelines!r}; expected some of {list(known)}")
+    check_overrides(overrides, pipelines, params)
+    if labels_per_class:
+        grid: list[tuple[int | None, int | None]] = [(None, int(k)) for k in labels_per_class]
+    else:
+        grid = [(int(n) if n is not None else None, None) for n in (labels or [None])]
+    base_ckpt = str(((params.get("runtime") or {}).get("checkpoint_dir")) or "data/06_models/checkpoints")
+    plan = []
+    for pipeline in pipelines:
+        own = {k: v for k, v in overrides.items() if k.split(".")[0] not in set(pipelines) - {pipeline}}
+        dataset = ((params.get(pipeline) or {}).get("data") or {}).get("name")
+        for n_labels, lpc in grid:
+            tag = f"L{n_labels}" if n_labels is not None else f"lpc{lpc}"
+            for seed in seeds:
+                tree = runtime_params_for(pipeline, seed=seed, labels=n_labels, labels_per_class=lpc, epochs=epochs,
+                                          overrides=own, params=params,
+                                          checkpoint_dir=f"{base_ckpt}/sweep/{tag}-s{seed}")
+                notes = fit_labeled_batches(pipeline, n_labels, params, tree, adapt=adapt_batches)
+                tags = {"method": pipeline, "seed": str(seed)}
+                if n_labels is not None:
+                    tags["labels"] = str(n_labels)
+                if dataset is not None:
+                    tags["dataset"] = str(dataset)
+                plan.append(ChildRun(pipeline, n_labels, lpc, int(seed), tree, tags,
+                                     f"{pipeline}-{tag}-s{seed}", tuple(notes)))
+    return plan
+
+
+def sweep_tags(plan: Sequence[ChildRun], *, env: str | None, epochs: int | None) -> dict:
+    """Tags of the parent run: what was swept."""
+    def unique(values):
+        return list(dict.fromkeys(values))
+
+    return {"sweep": "true", "sweep.pipelines": ",".join(unique(c.pipeline for c in plan)),
+            "sweep.seeds": ",".join(unique(str(c.seed) for c in plan)),
+            "sweep.labels": ",".join(unique(str(c.labels) if c.labels is not None else f"{c.labels_per_class}/class"
+                                            for c in plan)),
+            "sweep.env": env or "base", "sweep.epochs": str(epochs) if epochs is not None else "config"}
+
+
+def run_child(child: ChildRun, *, project: Path, env: str | None, parent_run_id: str) -> dict:
+    """Run one planned child as a nested MLflow run of ``parent_run_id``; returns its record
+    ``{"pipeline", "labels", "labels_per_class", "seed", "run_id", "status", "seconds", "error"}``
+    (a failure is recorded, not raised)."""
     import keras
     import mlflow
     from kedro.framework.session import KedroSession
 
+    from ssl_pipelines.log_filters import KEDRO_MLFLOW_IN_SWEEP, KEDRO_MLFLOW_LOGGER
+
+    for note in child.notes:
+        logger.info("%s: %s", child.run_name, note)
+    kedro_mlflow_logger = logging.getLogger(KEDRO_MLFLOW_LOGGER)
+    kedro_mlflow_logger.addFilter(KEDRO_MLFLOW_IN_SWEEP)
+    run = mlflow.start_run(nested=True, run_name=child.run_name, tags={**child.tags, "sweep.parent": parent_run_id})
+    start, status, error = time.time(), "FINISHED", None
+    try:
+        with KedroSession.create(project_path=project, env=env, runtime_params=child.runtime_params) as session:
+            session.run(pipeline_names=[child.pipeline])
+    except Exception as exc:  # noqa: BLE001 - recorded; the caller decides whether to stop
+        status, error = "FAILED", exc
+        logger.exception("sweep run %s labels=%s seed=%d failed", child.pipeline, child.label_text, child.seed)
+    finally:
+        # kedro-mlflow leaves a run it did not open alone: end any run above the child too
+        while mlflow.active_run() is not None and mlflow.active_run().info.run_id != parent_run_id:
+            mlflow.end_run(status=status)
+        keras.backend.clear_session()
+        kedro_mlflow_logger.removeFilter(KEDRO_MLFLOW_IN_SWEEP)
+    return {"pipeline": child.pipeline, "labels": child.labels, "labels_per_class": child.labels_per_class,
+            "seed": child.seed, "run_id": run.info.run_id, "status": status,
+            "seconds": round(time.time() - start, 1), "error": error}
+
+
+def summarize_sweep(uri: str, experiment: str, parent_run_id: str, report_dir: Path | None = None):
+    """The sweep's results table, logged to the parent run (``results/``) and written to
+    ``report_dir`` when given."""
+    import mlflow
+
     from ssl_pipelines import reporting
 
-    project = Path(project_path).resolve()
-    overrides = dict(overrides or {})
-    pipelines = [p.strip() for p in pipelines if p.strip()]
-    known = available_pipelines()
-    unknown = [p for p in pipelines if p not in known]
-    if not pipelines or unknown:
-        raise ConfigError(f"--pipelines: unknown pipeline(s) {unknown or pipelines!r}; expected some of {known}")
-    if labels_per_class:
-        grid_labels: list[tuple[int | None, int | None]] = [(None, int(k)) for k in labels_per_class]
-    else:
-        grid_labels = [(int(n) if n is not None else None, None) for n in (labels or [None])]
+    runs = reporting.load_runs(uri, experiment, parent_run_id=parent_run_id)
+    table = reporting.results_table(runs)
+    mlflow.log_text(reporting.to_markdown(table), "results/results.md")
+    if not table.empty:
+        for name, fig in reporting.figures(runs, table, uri).items():
+            mlflow.log_figure(fig, f"results/{name}")
+    if report_dir is not None:
+        reporting.write_report(report_dir, uri, experiment, parent_run_id=parent_run_id)
+    return table
 
+
+def run_sweep(pipelines: Sequence[str], seeds: Sequence[int], labels: Sequence[int | None], *,
+              project_path: str | os.PathLike = ".", env: str | None = None, epochs: int | None = None,
+              overrides: dict[str, Any] | None = None, labels_per_class: Sequence[int] | None = None,
+              tracking_uri: str | None = None, experiment: str | None = None, run_name: str | None = None,
+              keep_going: bool = False, report_dir: str | os.PathLike | None = None,
+              adapt_batches: bool = True) -> dict:
+    """Run every (pipeline, label count, seed) as a nested MLflow run under one parent run.
+
+    Everything is checked (pipeline names, parameter sections, override keys, batch sizes) by
+    :func:`plan_sweep` before the first run starts. Returns ``{"parent_run_id", "tracking_uri",
+    "experiment", "children": [...], "table"}``; each child is ``{"pipeline", "labels", "seed",
+    "run_id", "status", "seconds"}``. A failed child is marked FAILED; the sweep stops there
+    unless ``keep_going``.
+    """
+    import mlflow
+
+    project = Path(project_path).resolve()
     cwd = Path.cwd()
     os.chdir(project)  # relative paths of the catalog and of sqlite:///mlflow.db are project-relative
     try:
         params, mlflow_conf = _project_context(project, env)
         uri, exp_name = _tracking_settings(mlflow_conf, tracking_uri, experiment)
-        check_overrides(overrides, pipelines, params)
-        base_ckpt = str(((params.get("runtime") or {}).get("checkpoint_dir")) or "data/06_models/checkpoints")
-        plan = []
-        for pipeline in pipelines:
-            own = {k: v for k, v in overrides.items()
-                   if k.split(".")[0] not in set(pipelines) - {pipeline}}
-            for n_labels, lpc in grid_labels:
-                for seed in seeds:
-                    tag = f"L{n_labels}" if n_labels is not None else f"lpc{lpc}"
-                    ckpt = f"{base_ckpt}/sweep/{tag}-s{seed}"
-                    plan.append((pipeline, n_labels, lpc, int(seed), runtime_params_for(
-                        pipeline, seed=seed, labels=n_labels, labels_per_class=lpc, epochs=epochs,
-                        overrides=own, params=params, checkpoint_dir=ckpt)))
-
+        plan = plan_sweep(pipelines, seeds, labels, params=params, known=available_pipelines(), epochs=epochs,
+                          overrides=overrides, labels_per_class=labels_per_class, adapt_batches=adapt_batches)
         mlflow.set_tracking_uri(uri)
         mlflow.set_experiment(exp_name)
         while mlflow.active_run() is not None:  # never nest the sweep under a leftover run
             mlflow.end_run()
         children = []
-        parent_tags = {"sweep": "true", "sweep.pipelines": ",".join(pipelines),
-                       "sweep.seeds": ",".join(map(str, seeds)),
-                       "sweep.labels": ",".join(str(n if n is not None else f"{k}/class") for n, k in grid_labels),
-                       "sweep.env": env or "base", "sweep.epochs": str(epochs) if epochs is not None else "config"}
         name = run_name or f"sweep-{time.strftime('%Y%m%d-%H%M%S')}"
-        with mlflow.start_run(run_name=name, tags=parent_tags) as parent:
-            mlflow.log_params({f"sweep.override.{k}": v for k, v in overrides.items()} or {"sweep.override": "none"})
-            for i, (pipeline, n_labels, lpc, seed, rparams) in enumerate(plan, 1):
-                label_text = n_labels if n_labels is not None else f"{lpc}/class"
-                logger.info("[%d/%d] %s labels=%s seed=%d", i, len(plan), pipeline, label_text, seed)
-                print(f"[sweep {i}/{len(plan)}] {pipeline}  labels={label_text}  seed={seed}", flush=True)
-                tags = {"method": pipeline, "seed": str(seed), "sweep.parent": parent.info.run_id}
-                if n_labels is not None:
-                    tags["labels"] = str(n_labels)
-                dataset = ((params.get(pipeline) or {}).get("data") or {}).get("name")
-                if dataset is not None:
-                    tags["dataset"] = str(dataset)
-                child = mlflow.start_run(nested=True, run_name=f"{pipeline}-{'L' if n_labels else 'lpc'}"
-                                         f"{n_labels or lpc}-s{seed}", tags=tags)
-                start, status = time.time(), "FINISHED"
-                try:
-                    with KedroSession.create(project_path=project, env=env, runtime_params=rparams) as session:
-                        session.run(pipeline_names=[pipeline])
-                except Exception as exc:  # noqa: BLE001 - reported, then re-raised unless keep_going
-                    status = "FAILED"
-                    logger.exception("sweep run %s labels=%s seed=%d failed", pipeline, label_text, seed)
-                    error = exc
-                finally:
-                    # kedro-mlflow leaves a run it did not open alone: end any run above the child too
-                    while mlflow.active_run() is not None and mlflow.active_run().info.run_id != parent.info.run_id:
-                        mlflow.end_run(status=status)
-                    keras.backend.clear_session()
-                children.append({"pipeline": pipeline, "labels": n_labels, "labels_per_class": lpc, "seed": seed,
-                                 "run_id": child.info.run_id, "status": status,
-                                 "seconds": round(time.time() - start, 1)})
-                if status == "FAILED" and not keep_going:
+        with mlflow.start_run(run_name=name, tags=sweep_tags(plan, env=env, epochs=epochs)) as parent:
+            mlflow.log_params({f"sweep.override.{k}": v for k, v in (overrides or {}).items()}
+                              or {"sweep.override": "none"})
+            for i, child in enumerate(plan, 1):
+                print(f"[sweep {i}/{len(plan)}] {child.pipeline}  labels={child.label_text}  seed={child.seed}",
+                      flush=True)
+                record = run_child(child, project=project, env=env, parent_run_id=parent.info.run_id)
+                error = record.pop("error")
+                children.append(record)
+                if error is not None and not keep_going:
                     mlflow.set_tag("sweep.status", "stopped after a failed run")
-                    raise RuntimeError(f"sweep run {pipeline} labels={label_text} seed={seed} failed "
-                                       f"(MLflow run {child.info.run_id}): {error}") from error
-            runs = reporting.load_runs(uri, exp_name, parent_run_id=parent.info.run_id)
-            table = reporting.results_table(runs)
-            mlflow.log_text(reporting.to_markdown(table), "results/results.md")
-            if not table.empty:
-                mlflow.log_figure(reporting.table_figure(table), "results/results.png")
-                curves = reporting.load_curves(runs, uri)
-                mlflow.log_figure(reporting.learning_curves_all_figure(curves), "results/learning_curves.png")
-            if report_dir is not None:
-                reporting.write_report(Path(cwd, report_dir), uri, exp_name, parent_run_id=parent.info.run_id)
+                    raise RuntimeError(f"sweep run {child.pipeline} labels={child.label_text} seed={child.seed} "
+                                       f"failed (MLflow run {record['run_id']}): {error}") from error
+            table = summarize_sweep(uri, exp_name, parent.info.run_id,
+                                    Path(cwd, report_dir) if report_dir is not None else None)
         return {"parent_run_id": parent.info.run_id, "tracking_uri": uri, "experiment": exp_name,
                 "children": children, "table": table}
     finally:
@@ -327,11 +457,17 @@ def _build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--run-name", default=None, help="name of the parent run (default sweep-<time>)")
     sw.add_argument("--keep-going", action="store_true", help="continue after a failed run")
     sw.add_argument("--out", default=None, help="also write the sweep's results table and plots to this folder")
+    sw.add_argument("--strict-batches", action="store_true",
+                    help="fail (naming the key) when a labeled batch is larger than --labels, instead of "
+                         "lowering it to the label count")
 
     rs = sub.add_parser("results", help="results table (mean ± std test error vs published) and learning curves")
     rs.add_argument("--experiment", default=None, help="MLflow experiment (default MLFLOW_EXPERIMENT_NAME or ssl_pipelines)")
     rs.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default MLFLOW_TRACKING_URI or sqlite:///mlflow.db)")
-    rs.add_argument("--parent", default=None, help="only the child runs of this sweep (parent run id)")
+    which = rs.add_mutually_exclusive_group()
+    which.add_argument("--parent", default=None, help="the child runs of this sweep (parent run id; default: the newest sweep)")
+    which.add_argument("--all", action="store_true", dest="all_runs",
+                       help="every method run of the experiment (refused if runs of one row had different budgets)")
     rs.add_argument("--num-classes", type=int, default=10,
                     help="classes, to count labels of runs tagged only with labels_per_class (default 10)")
     rs.add_argument("--out", default="reports", help="output folder (default reports/)")
@@ -357,7 +493,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 project_path=args.project_path, env=args.env, epochs=args.epochs,
                 overrides=parse_params(args.params), tracking_uri=args.tracking_uri,
                 experiment=args.experiment, run_name=args.run_name, keep_going=args.keep_going,
-                report_dir=args.out)
+                report_dir=args.out, adapt_batches=not args.strict_batches)
             from ssl_pipelines.reporting import to_markdown
 
             print(f"\nsweep parent run {result['parent_run_id']} ({result['tracking_uri']}, "
@@ -374,11 +510,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///mlflow.db"
             experiment = args.experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME") or reporting.DEFAULT_EXPERIMENT
             out = reporting.write_report(args.out, uri, experiment, parent_run_id=args.parent,
-                                         num_classes=args.num_classes)
+                                         num_classes=args.num_classes, all_runs=args.all_runs)
+            print(f"runs of sweep {out['parent_run_id']}" if out["parent_run_id"] else "every method run")
             print(out["markdown"])
             print("wrote " + ", ".join(str(p) for p in out["files"]))
             return 0
-    except (ConfigError, ValueError) as exc:
+    except ValueError as exc:  # ConfigError is a ValueError
         print(f"ssl-pipelines {args.command}: error: {exc}", file=sys.stderr)
         return 2
     return 1  # pragma: no cover

@@ -11,7 +11,9 @@ logger = logging.getLogger(__name__)
 
 
 class PipelineNameHooks:
-    """Tags the active MLflow run with ``method``, ``dataset``, ``labels_per_class`` and ``seed``.
+    """Tags the active MLflow run with ``method``, ``dataset``, ``labels_per_class`` and ``seed``,
+    and corrects two of kedro-mlflow's run tags: ``kedro_command`` (what was typed, e.g.
+    ``--pipelines=``, not a rebuilt ``--pipeline=``) and ``runner`` (the class name, not a repr).
 
     The method is the namespace of the nodes that run (every method pipeline is namespaced by its
     name), so the tags are right for ``kedro run --pipelines=m2`` as for a sweep.
@@ -20,11 +22,22 @@ class PipelineNameHooks:
     def __init__(self) -> None:
         self._tagged: set[str] = set()
         self._params: dict[str, Any] = {}
+        self._run_tags: dict[str, str] = {}
 
     @hook_impl
     def after_context_created(self, context) -> None:
         self._params = dict(context.params)
         self._tagged = set()
+
+    @hook_impl
+    def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
+        # kedro-mlflow (a plugin: its hooks run before the project's) opens the run and sets its
+        # tags from run_params here; the corrected ones are set with the first node's tags
+        from ssl_pipelines.run_summary import kedro_command, runner_name
+
+        self._run_tags = {"kedro_command": kedro_command(run_params)}
+        if run_params.get("runner"):
+            self._run_tags["runner"] = runner_name(run_params["runner"])
 
     @hook_impl
     def before_node_run(self, node, catalog, inputs, is_async, run_id) -> None:
@@ -40,7 +53,7 @@ class PipelineNameHooks:
         method = namespace.split(".")[0]
         params = self._params.get(method, {}) or {}
         data = params.get("data", {}) or {}
-        tags = {"method": method}
+        tags = {**self._run_tags, "method": method}
         for key in ("name", "labels_per_class", "num_labeled"):
             if data.get(key) is not None:
                 tags["dataset" if key == "name" else key] = str(data[key])

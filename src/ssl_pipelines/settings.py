@@ -9,13 +9,14 @@ import os
 from kedro.config import OmegaConfigLoader
 
 from ssl_pipelines.hooks import CheckpointHooks, DistributionHooks, PipelineNameHooks, TrackingGuardHooks
+from ssl_pipelines.run_summary import RunSummaryHooks
 
 
 def _env(key: str, default: str | None = None) -> str | None:
     return os.environ.get(key, default)
 
 
-HOOKS = (TrackingGuardHooks(), PipelineNameHooks(), CheckpointHooks(), DistributionHooks())
+HOOKS = (TrackingGuardHooks(), PipelineNameHooks(), CheckpointHooks(), DistributionHooks(), RunSummaryHooks())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
@@ -28,8 +29,8 @@ CONFIG_LOADER_ARGS = {
 }
 
 # Kedro 1.7's own config loader and kedro-mlflow call a deprecated OmegaConf API; the warnings
-# are theirs, not the user's to act on.
+# are theirs, not the user's to act on. (MLflow's "Add type hints to the `predict` method" about
+# kedro-mlflow's model class cannot be caught by a warnings filter: see log_filters.py.)
 import warnings  # noqa: E402
 
 warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is deprecated")
-warnings.filterwarnings("ignore", message=r".*Add type hints to the `predict` method.*")

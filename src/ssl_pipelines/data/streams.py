@@ -52,7 +52,7 @@ def _shuffled_indices(n: int, seed: int) -> tf.data.Dataset:
         seeds = tf.stack([tf.constant(seed, tf.int64), i // n])
         return tf.random.experimental.index_shuffle(i % n, seeds, tf.constant(n - 1, tf.int64))
 
-    return tf.data.Dataset.range(2**62).map(permuted, deterministic=True)
+    return tf.data.Dataset.range(2**62).map(permuted)  # sequential map: in order
 
 
 def _shuffled_batches(n: int, batch: int, seed: int) -> tf.data.Dataset:

@@ -12,6 +12,7 @@ import tensorflow as tf
 from ssl_pipelines.data.errors import ConfigError
 from ssl_pipelines.training import checkpoint as ckpt
 from ssl_pipelines.training.callbacks import MlflowMetricsLogger, StopOnNonFiniteLoss
+from ssl_pipelines.training.progress import EpochLine, StageLine
 from ssl_pipelines.training.runtime import checkpoint_root
 
 logger = logging.getLogger(__name__)
@@ -92,8 +93,12 @@ def fit_model(
             ckpt.clear(directory)
         saver = ckpt.TrainingCheckpoint(directory, fp, history_so_far)
         cbs.append(saver)
-    logger.info("%s: %d epochs x %d steps, %s parameters", stage, epochs, steps_per_epoch,
-                f"{model.count_params():,}" if model.built else "?")
+    stage_line = StageLine(stage, epochs, steps_per_epoch)
+    stage_line.log_if_built(model)
+    cbs.append(stage_line)
+    if verbose == 2:  # one line per epoch instead of Keras' two
+        cbs.append(EpochLine(epochs))
+        verbose = 0
     data = train_data.skip(initial_epoch * steps_per_epoch) if initial_epoch else train_data
     result = model.fit(
         data, epochs=epochs, steps_per_epoch=steps_per_epoch, validation_data=validation_data,

@@ -1,0 +1,107 @@
+"""The sweep's plan without running anything: which child runs, their runtime parameters, the
+labeled batches fitted to a small label count (with the right key per pipeline), the parent's
+tags; and the results side: budgets that differ are refused, the learning-curve legend gives the
+true number of runs per epoch."""
+
+import pandas as pd
+import pytest
+
+from ssl_pipelines import reporting
+from ssl_pipelines.cli import labeled_batch_keys, plan_sweep, sweep_tags
+from ssl_pipelines.data import ConfigError
+
+PARAMS = {
+    "runtime": {"checkpoint_dir": "ck", "resume": True},
+    "supervised": {"seed": 0, "data": {"name": "digits"}, "train": {"epochs": 30, "batch_size": 32}},
+    "m2": {"seed": 0, "data": {"name": "digits"},
+           "train": {"epochs": 60, "batch_labeled": 10, "batch_unlabeled": 100}},
+    "m1": {"seed": 0, "data": {"name": "digits"}, "pretrain": {"epochs": 60, "batch_size": 32},
+           "train": {"epochs": 100, "batch_size": 32}},
+}
+KNOWN = ["supervised", "m1", "m2", "r2d2"]
+
+
+def test_plan_is_the_grid_in_order_with_tags_and_checkpoints():
+    plan = plan_sweep(["supervised", "m2"], [0, 1], [100], params=PARAMS, known=KNOWN, epochs=2,
+                      overrides={"train.verbose": 0})
+    assert [(c.pipeline, c.labels, c.seed) for c in plan] == [
+        ("supervised", 100, 0), ("supervised", 100, 1), ("m2", 100, 0), ("m2", 100, 1)]
+    first = plan[0]
+    assert first.runtime_params == {"supervised": {"seed": 0, "data": {"num_labeled": 100, "labels_per_class": None},
+                                                   "train": {"epochs": 2, "verbose": 0}},
+                                    "runtime": {"checkpoint_dir": "ck/sweep/L100-s0"}}
+    assert first.tags == {"method": "supervised", "seed": "0", "labels": "100", "dataset": "digits"}
+    assert first.run_name == "supervised-L100-s0" and first.notes == ()
+    assert sweep_tags(plan, env=None, epochs=2) == {
+        "sweep": "true", "sweep.pipelines": "supervised,m2", "sweep.seeds": "0,1", "sweep.labels": "100",
+        "sweep.env": "base", "sweep.epochs": "2"}
+    lpc = plan_sweep(["m2"], [3], None, params=PARAMS, known=KNOWN, labels_per_class=[5])
+    assert lpc[0].label_text == "5/class" and lpc[0].run_name == "m2-lpc5-s3" and "labels" not in lpc[0].tags
+
+
+def test_few_labels_lower_the_labeled_batch_of_each_pipeline_by_its_own_key():
+    assert labeled_batch_keys("supervised", PARAMS["supervised"]) == ["train.batch_size"]
+    assert labeled_batch_keys("m2", PARAMS["m2"]) == ["train.batch_labeled"]
+    assert labeled_batch_keys("m1", PARAMS["m1"]) == ["train.batch_size"]  # pretrain runs over all images
+    plan = plan_sweep(["supervised", "m2", "m1"], [0], [10], params=PARAMS, known=KNOWN)
+    sup, m2, m1 = plan
+    assert sup.runtime_params["supervised"]["train"] == {"batch_size": 10}
+    assert sup.notes == ("supervised.train.batch_size: 32 -> 10 (only 10 labeled examples)",)
+    assert "train" not in m2.runtime_params["m2"] and m2.notes == ()  # batch_labeled 10 fits 10 labels
+    assert m1.runtime_params["m1"]["train"] == {"batch_size": 10} and "pretrain" not in m1.runtime_params["m1"]
+    five = plan_sweep(["m2"], [0], [5], params=PARAMS, known=KNOWN)[0]
+    assert five.runtime_params["m2"]["train"] == {"batch_labeled": 5}
+    # a batch given with --params wins over the configured one, and is fitted too
+    given = plan_sweep(["m2"], [0], [8], params=PARAMS, known=KNOWN, overrides={"m2.train.batch_labeled": 4})[0]
+    assert given.runtime_params["m2"]["train"] == {"batch_labeled": 4} and given.notes == ()
+    # strict: fail before anything runs, naming the pipeline's own key
+    with pytest.raises(ConfigError, match=r"supervised\.train\.batch_size=32 is larger than the 10"):
+        plan_sweep(["supervised", "m2"], [0], [10], params=PARAMS, known=KNOWN, adapt_batches=False)
+    with pytest.raises(ConfigError, match=r"m2\.train\.batch_labeled=10 .*--params m2\.train\.batch_labeled=5"):
+        plan_sweep(["m2"], [0], [5], params=PARAMS, known=KNOWN, adapt_batches=False)
+
+
+def test_plan_refuses_unknown_pipelines_and_keys_before_anything_runs():
+    with pytest.raises(ConfigError, match="'nope'"):
+        plan_sweep(["supervised", "nope"], [0], [100], params=PARAMS, known=KNOWN)
+    with pytest.raises(ConfigError, match="'trian.epochs'"):
+        plan_sweep(["supervised"], [0], [100], params=PARAMS, known=KNOWN, overrides={"trian.epochs": 1})
+
+
+def _runs(rows):
+    cols = ["run_id", "method", "dataset", "labels", "seed", "test_error", "budget"]
+    return pd.DataFrame([dict(zip(cols, r)) for r in rows]).reindex(columns=reporting.RUN_COLUMNS)
+
+
+def test_runs_with_different_budgets_are_not_averaged():
+    same = _runs([("a", "m2", "digits", 100, 0, 10.0, "train.epochs=20"),
+                  ("b", "m2", "digits", 100, 1, 12.0, "train.epochs=20"),
+                  ("c", "supervised", "digits", 100, 0, 9.0, "train.epochs=30")])
+    reporting.check_budgets(same)  # one budget per row: fine
+    mixed = _runs([("a", "m2", "digits", 100, 0, 10.0, "train.epochs=20"),
+                   ("b", "m2", "digits", 100, 1, 12.0, "train.epochs=60"),
+                   ("c", "m2", "digits", 1000, 0, 5.0, "train.epochs=60")])
+    with pytest.raises(ValueError, match=r"m2 \(digits, 100 labels\): \[train.epochs=20\]: a; \[train.epochs=60\]: b"):
+        reporting.check_budgets(mixed)
+    assert reporting.run_budget("m2", {"m2.train.epochs": "20", "m2.train.steps_per_epoch": "None",
+                                       "m2.seed": "0", "m1.train.epochs": "3"}) == \
+        "train.epochs=20 train.steps_per_epoch=None"
+
+
+def test_learning_curve_legend_counts_the_runs_behind_each_epoch():
+    assert reporting.runs_per_epoch_text(pd.Series([3, 3, 3])) == "n=3"
+    assert reporting.runs_per_epoch_text(pd.Series([3] * 20 + [1] * 10, index=range(30))) == "n=3, n=1 from epoch 20"
+
+
+def test_results_figure_has_one_point_per_run_and_the_published_stars():
+    runs = _runs([("a", "m2", "mnist", 100, 0, 10.0, ""), ("b", "m2", "mnist", 100, 1, 12.0, ""),
+                  ("c", "supervised", "mnist", 100, 0, 20.0, "")])
+    table = reporting.results_table(runs)
+    fig = reporting.errors_figure(runs, table)
+    ax = fig.axes[0]
+    points = [c for c in ax.collections if c.get_offsets().shape[0] and c.get_label() != "_nolegend_"]
+    offsets = sorted(float(y) for c in ax.collections for _, y in c.get_offsets())
+    assert 10.0 in offsets and 12.0 in offsets and 20.0 in offsets
+    assert 11.97 in [round(y, 2) for y in offsets]  # Kingma Table 1, M2 at 100 MNIST labels
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["m2\nn=2", "supervised\nn=1"]
+    assert points
