@@ -92,12 +92,31 @@ def format_summary(pipelines: list[str], metrics: dict[str, dict], run_id: str |
     return "\n".join(lines)
 
 
+def card_for(namespace: str, split, data_params: dict | None) -> dict[str, Any]:
+    """The data side of a saved model's card (``ssl_pipelines.io.attach_model_card``): input
+    shape, normalization and the data settings behind it, class names, data set, pipeline."""
+    data_params = dict(data_params or {})
+    classes = list(split.class_names) if getattr(split, "class_names", None) else \
+        [str(i) for i in range(int(split.num_classes))]
+    return {"pipeline": namespace.split(".")[0], "dataset": getattr(split, "dataset_name", "") or data_params.get("name"),
+            "input": {"shape": [None, *split.input_shape], "dtype": "float32",
+                      "normalization": data_params.get("normalization") or "unit",
+                      "data": {k: data_params.get(k) for k in ("name", "resize", "channels") if k in data_params}},
+            "output": {"shape": [None, int(split.num_classes)]},
+            "classes": [str(c) for c in classes]}
+
+
 class RunSummaryHooks:
     """Collects the test metrics, the saved models and figures of a run and prints
-    :func:`format_summary` after the pipeline."""
+    :func:`format_summary` after the pipeline; gives every saved model its card (input contract)."""
 
     def __init__(self) -> None:
+        self._params: dict[str, Any] = {}
         self._reset()
+
+    @hook_impl
+    def after_context_created(self, context) -> None:
+        self._params = dict(context.params)
 
     def _reset(self) -> None:
         self._pipelines: list[str] = []
@@ -106,6 +125,7 @@ class RunSummaryHooks:
         self._saved: list[str] = []
         self._run_id: str | None = None
         self._uri: str | None = None
+        self._splits: dict[str, Any] = {}
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
@@ -126,9 +146,24 @@ class RunSummaryHooks:
     @hook_impl
     def after_node_run(self, node, catalog, inputs, outputs, is_async, run_id) -> None:
         for name, value in (outputs or {}).items():
+            if name.endswith(".ssl_split") and hasattr(value, "input_shape"):
+                self._splits[name[: -len(".ssl_split")]] = value
             if name.endswith(".test_metrics") and isinstance(value, dict):
                 self._metrics[name[: -len(".test_metrics")]] = {
                     k: (v.get("value") if isinstance(v, dict) else v) for k, v in value.items()}
+
+    @hook_impl
+    def before_dataset_saved(self, dataset_name: str, data, node) -> None:
+        if not dataset_name.endswith("_model") or "." not in dataset_name:
+            return
+        namespace = dataset_name.rsplit(".", 1)[0]
+        split = self._splits.get(namespace)
+        if split is None or not hasattr(data, "save"):
+            return
+        from ssl_pipelines.io import attach_model_card
+
+        method = namespace.split(".")[0]
+        attach_model_card(data, card_for(namespace, split, (self._params.get(method) or {}).get("data")))
 
     @hook_impl
     def after_dataset_saved(self, dataset_name: str, data, node) -> None:
