@@ -99,3 +99,11 @@ def test_help_does_not_import_tensorflow():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "usage: ssl-pipelines" in out.stdout and out.stdout.strip().endswith("NO-TF")
+
+
+def test_long_stages_print_every_kth_epoch_and_the_last():
+    from ssl_pipelines.training.progress import EpochLine
+
+    assert EpochLine(30).every == 1 and EpochLine(60).every == 2 and EpochLine(200).every == 7
+    printed = [e for e in range(200) if (e + 1) % EpochLine(200).every == 0 or e + 1 == 200]
+    assert len(printed) <= 30 and printed[-1] == 199

@@ -478,6 +478,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("MPLBACKEND", "Agg")
+    if not sys.stdout.isatty() and not os.environ.get("COLUMNS"):
+        os.environ["COLUMNS"] = "120"  # a log file: Kedro's rich handler would wrap every record at 80 columns
     args = _build_parser().parse_args(argv)
     try:
         if args.command == "list":

@@ -4,6 +4,7 @@ parameter count (a subclassed model is built only by its first training step).""
 from __future__ import annotations
 
 import logging
+import math
 import time
 
 import keras
@@ -20,19 +21,22 @@ def format_epoch(epoch: int, epochs: int, logs: dict, seconds: float) -> str:
 
 
 class EpochLine(keras.callbacks.Callback):
-    """Prints :func:`format_epoch` at the end of every epoch (Keras' ``verbose=2`` takes two lines
-    per epoch: ``Epoch 3/30`` and the metrics)."""
+    """Prints :func:`format_epoch` at the end of every epoch, in one line (Keras' ``verbose=2``
+    takes two: ``Epoch 3/30`` and the metrics). A stage longer than ``max_lines`` epochs prints
+    every k-th epoch (k = ceil(epochs / max_lines)) and the last one; the seconds are per epoch."""
 
-    def __init__(self, epochs: int):
+    def __init__(self, epochs: int, max_lines: int = 30):
         super().__init__()
         self.epochs = int(epochs)
+        self.every = max(1, math.ceil(self.epochs / max(1, int(max_lines))))
         self._start = 0.0
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
-        print(format_epoch(epoch, self.epochs, logs or {}, time.perf_counter() - self._start), flush=True)
+        if (epoch + 1) % self.every == 0 or epoch + 1 == self.epochs:
+            print(format_epoch(epoch, self.epochs, logs or {}, time.perf_counter() - self._start), flush=True)
 
 
 class StageLine(keras.callbacks.Callback):
