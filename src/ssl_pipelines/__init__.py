@@ -16,15 +16,11 @@ import sys as _sys
 
 from ssl_pipelines import log_filters as _log_filters  # light: logging only
 
-# TensorFlow reads these when it is imported, so they are set here, before the library imports it,
-# and only when the user has not set them. TF_CPP_MIN_LOG_LEVEL=2 hides TensorFlow's C++ INFO
-# lines (warnings and errors stay). TF 2.21 prints "oneDNN custom operations are on ..." through
-# absl before any log level applies (twice per process); the only switch is turning the oneDNN
-# custom CPU kernels off, which also makes CPU results reproducible bit for bit (the banner's own
-# warning). Measured on the digits defaults: no slower (README "Logs"). TF_ENABLE_ONEDNN_OPTS=1
-# brings them back.
+# TensorFlow reads this when it is imported, so it is set here, before the library imports it, and
+# only when the user has not set it: TF_CPP_MIN_LOG_LEVEL=2 hides TensorFlow's C++ INFO lines.
+# TF 2.21's "oneDNN custom operations are on" banner ignores it; only TF_ENABLE_ONEDNN_OPTS=0
+# removes it, and that was measured 1.3-1.4x slower on the digits M2 run (README), so it is not set.
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-_os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 __version__ = "0.1.0"
 
