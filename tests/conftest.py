@@ -18,6 +18,16 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
+def load_parameters(env: str = "base") -> dict:
+    """The project's parameters for ``env`` as ``kedro run --env=<env>`` sees them: loaded with the
+    project's own config-loader settings (``conf/<env>`` soft-merged over ``conf/base``)."""
+    from kedro.config import OmegaConfigLoader
+
+    from ssl_pipelines.settings import CONFIG_LOADER_ARGS
+
+    return OmegaConfigLoader(str(REPO / "conf"), env=env, **CONFIG_LOADER_ARGS)["parameters"]
+
+
 def pytest_addoption(parser):
     parser.addoption("--runslow", action="store_true", default=False, help="run tests marked slow")
 

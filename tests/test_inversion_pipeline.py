@@ -91,16 +91,13 @@ def test_build_inversion_model_passes_every_method_argument(split):
 
 
 def test_paper_env_merges_over_base_and_builds_the_paper_model():
-    from kedro.config import OmegaConfigLoader
-
-    from conftest import REPO
+    from conftest import load_parameters
     from ssl_pipelines.data import SSLSplit
 
-    loader = OmegaConfigLoader(str(REPO / "conf"), base_env="base", default_run_env="paper")
-    params = loader["parameters"]["inversion"]
+    params = load_parameters("paper")["inversion"]
     assert params["data"]["name"] == "idx" and params["data"]["labels_per_class"] == 5
     assert params["data"]["normalization"] == "standardize"
-    assert params["model"]["backbone"] == "inv_resnet2_32" and params["model"]["backbone_kwargs"] == {"pooling": "max"}
+    assert params["model"]["backbone"] == "inv_resnet2_32" and params["model"]["backbone_kwargs"] == {"filters": None, "pooling": "max"}  # null: dropped when built
     assert (params["model"]["alpha"], params["model"]["beta"]) == (0.3, 0.5)
     assert params["train"]["optimizer"]["learning_rate"] == pytest.approx(0.01 / 3, rel=1e-4)
     assert params["evaluation"]["batch_size"] == 256  # kept from base

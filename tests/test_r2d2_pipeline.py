@@ -118,14 +118,10 @@ def test_r2d2_pipeline_end_to_end(kedro_project):
 @pytest.mark.parametrize("env", ["base", "paper"])
 def test_parameter_files_validate(env):
     """Both parameter sets pass every check (the paper env merged over base)."""
-    from pathlib import Path
-
-    from kedro.config import OmegaConfigLoader
-
+    from conftest import load_parameters
     from ssl_pipelines.pipelines.common_nodes import DATA_KEYS, check_keys
 
-    conf = Path(__file__).resolve().parents[1] / "conf"
-    params = OmegaConfigLoader(str(conf), base_env="base", default_run_env=env)["parameters"]["r2d2"]
+    params = load_parameters(env)["r2d2"]
     check_keys("data", params["data"], DATA_KEYS)
     train, opts = parse_d2_params(params["d2"], seed=0)
     parse_finetune_params(params["finetune"], seed=0)

@@ -103,3 +103,18 @@ def test_bad_arguments_raise():
         SWWAEModel(net, decs, loss_weights={"pool3": 1.0})  # pool3 is the decoder input, not a target
     with pytest.raises(ValueError, match="one decoder per"):
         SWWAEModel(net, decs[:2])
+
+
+def test_decoder_pretraining_loss_is_a_parameter():
+    """Steps 2-3: every reconstruction weight equal, no classification; bad values are ConfigErrors."""
+    from ssl_pipelines.data.errors import ConfigError
+    from ssl_pipelines.methods.swwae import decoder_pretraining_kwargs
+
+    kw = decoder_pretraining_kwargs(3, {"reduction": "sum", "weight": 2.0})
+    assert kw == {"loss_weights": {"image": 2.0, "pool1": 2.0, "pool2": 2.0}, "classification_weight": 0.0,
+                  "reduction": "sum"}
+    assert decoder_pretraining_kwargs(2)["reduction"] == "mean"  # the digits default (unchanged)
+    for bad, match in (({"reduction": "max"}, "reduction must be one of"), ({"weight": -1}, "weight must be"),
+                       ({"weigth": 1}, "unknown decoder pre-training loss key")):
+        with pytest.raises(ConfigError, match=match):
+            decoder_pretraining_kwargs(3, bad)

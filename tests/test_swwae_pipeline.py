@@ -190,16 +190,14 @@ def test_swwae_vgg_pipeline_streams_an_image_folder_and_evaluates_densely(kedro_
 @pytest.mark.parametrize("env", ["base", "paper"])
 def test_parameter_files_validate(env):
     """Both environments' merged parameters pass every node's checks (without training)."""
-    from kedro.config import OmegaConfigLoader
-
-    from conftest import REPO
+    from conftest import load_parameters
+    from ssl_pipelines.methods.swwae import decoder_pretraining_kwargs
     from ssl_pipelines.models import build_backbone
     from ssl_pipelines.pipelines.common_nodes import DATA_KEYS, check_keys
     from ssl_pipelines.pipelines.swwae_vgg.nodes import check_dense_params, check_loss_params, check_model_params
     from ssl_pipelines.pipelines.training_nodes import prepare_training
 
-    loader = OmegaConfigLoader(str(REPO / "conf"), base_env="base", default_run_env=env)
-    params = loader["parameters"]["swwae_vgg"]
+    params = load_parameters(env)["swwae_vgg"]
     assert set(params) == {"seed", "data", "model", "pretrain", "decoder_layerwise", "decoder_chained", "finetune",
                            "reconstruction_plot", "evaluation", "dense_evaluation"}
     model = check_model_params(params["model"])
@@ -219,6 +217,10 @@ def test_parameter_files_validate(env):
         assert loss["loss_weights"]["pool4"] == 1e-10 and loss["loss_weights"]["pool1"] == 1e-12
     for stage in ("pretrain", "decoder_layerwise", "decoder_chained", "finetune"):
         prepare_training(params[stage], 0, extra_keys={"init", "weights_path", "loss"})
+    for stage in ("decoder_layerwise", "decoder_chained"):  # Steps 2-3: every weight 1 (paper: on Caffe's sum)
+        pre = decoder_pretraining_kwargs(kwargs["blocks"], params[stage].get("loss"))
+        assert pre["reduction"] == ("sum" if env == "paper" else "mean") and pre["classification_weight"] == 0
+        assert pre["loss_weights"] == {"image": 1.0, **{f"pool{l}": 1.0 for l in range(1, kwargs["blocks"])}}
     dense = check_dense_params(params["dense_evaluation"], (*size, channels))
     check_keys("data", params["data"], DATA_KEYS)
     if env == "paper":  # the paper's data: streamed ImageNet folders, dense evaluation at Q = 256

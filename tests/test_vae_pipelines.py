@@ -107,12 +107,9 @@ def test_m1_m2_threshold_validation(split):
 
 
 def test_paper_env_holds_the_paper_protocol():
-    from kedro.config import OmegaConfigLoader
+    from conftest import load_parameters
 
-    from conftest import REPO
-
-    loader = OmegaConfigLoader(str(REPO / "conf"), base_env="base", default_run_env="paper")
-    params = loader["parameters"]
+    params = load_parameters("paper")
     for name in ("m1", "m2", "m1_m2"):
         p = params[name]
         assert p["data"]["name"] == "idx" and p["data"]["labels_per_class"] == 10

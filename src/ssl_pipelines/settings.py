@@ -23,6 +23,9 @@ CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
     "custom_resolvers": {"env": _env},
+    # conf/<env>/parameters_*.yml hold only what differs from conf/base: deep-merged (lists and
+    # scalars replaced, mappings merged key by key)
+    "merge_strategy": {"parameters": "soft"},
     "config_patterns": {
         "mlflow": ["mlflow*", "mlflow*/**"],
     },

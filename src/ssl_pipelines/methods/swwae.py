@@ -4,7 +4,9 @@ One model class covers the paper's six augmented networks (``unpooling: sae|swwa
 the decoders, ``variant: first|all|layerwise`` by this model) and every training stage:
 
 * decoder pre-training with the encoder frozen (Steps 2-3, METHODS.md §3.3): the node sets
-  ``backbone.trainable = False``, ``classification_weight = 0`` and every reconstruction weight 1;
+  ``backbone.trainable = False`` and takes the loss from :func:`decoder_pretraining_kwargs`
+  (``classification_weight = 0``, every reconstruction weight equal: 1 on Caffe's summed loss in
+  the reference ``layer5_for_pretrain.prototxt``);
 * joint fine-tuning (Step 4): classification + weighted reconstruction terms.
 """
 
@@ -15,6 +17,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from ssl_pipelines.data.errors import ConfigError
 from ssl_pipelines.data.streams import X_LABELED, Y_LABELED
 from ssl_pipelines.losses import cross_entropy_from_logits, reconstruction_loss, weighted_reconstruction_total
 from ssl_pipelines.methods.base import SSLModel
@@ -28,6 +31,41 @@ X_UNLABELED = "x_unlabeled"
 def reconstruction_term_names(levels: int) -> list[str]:
     """``["recon_image", "recon_pool1", ..., "recon_pool{L-1}"]`` (``pool_L`` is the decoder input)."""
     return ["recon_image", *[f"recon_pool{l}" for l in range(1, levels)]]
+
+
+PRETRAIN_LOSS_KEYS = ("reduction", "weight")
+
+
+def decoder_pretraining_kwargs(levels: int, loss: dict | None = None) -> dict:
+    """``SWWAEModel`` loss arguments for decoder pre-training (Steps 2-3, METHODS.md §3.2-3.3).
+
+    The reference pre-training net gives every reconstruction term (image, ``pool1..pool{L-1}``)
+    weight 1 on Caffe's *summed* EuclideanLoss (``reduction: sum``) and none to classification.
+    With ``reduction: sum`` each level weighs in proportion to its number of elements (in the
+    chained "-all" step the image and ``pool1`` terms dominate); ``reduction: mean`` (per-element
+    means, the digits default) weighs every level equally.
+
+    Args:
+        levels: pooling levels of the VGG16 (``L``).
+        loss: ``{"reduction": "sum" | "mean" (default), "weight": w >= 0 (default 1)}``.
+
+    Raises:
+        ConfigError: an unknown key, reduction or a negative/non-numeric weight.
+    """
+    loss = dict(loss or {})
+    unknown = sorted(set(loss) - set(PRETRAIN_LOSS_KEYS))
+    if unknown:
+        raise ConfigError(f"unknown decoder pre-training loss key(s) {unknown}; expected a subset of "
+                          f"{list(PRETRAIN_LOSS_KEYS)}")
+    reduction = loss.get("reduction", "mean")
+    if reduction not in REDUCTIONS:
+        raise ConfigError(f"decoder pre-training loss.reduction must be one of {list(REDUCTIONS)}, got {reduction!r}")
+    weight = loss.get("weight", 1.0)
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight >= 0:
+        raise ConfigError(f"decoder pre-training loss.weight must be a non-negative number, got {weight!r}")
+    names = ["image", *[f"pool{l}" for l in range(1, int(levels))]]
+    return {"loss_weights": {k: float(weight) for k in names}, "classification_weight": 0.0,
+            "reduction": reduction}
 
 
 @keras.saving.register_keras_serializable(package="ssl_pipelines")

@@ -34,9 +34,13 @@ def available_backbones() -> list[str]:
 def build_backbone(name: str, input_shape, num_classes: int, **kwargs) -> keras.Model:
     """Build a registered backbone.
 
+    Keyword arguments set to ``None`` are left out, so the backbone's default applies (a config
+    environment soft-merged over ``conf/base`` drops a key inherited for another backbone this way).
+
     Raises:
         ConfigError: unknown name (the message lists the known ones) or bad arguments.
     """
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
     if name not in _BACKBONES:
         raise ConfigError(f"unknown backbone {name!r}; expected one of {available_backbones()}")
     if int(num_classes) < 2:

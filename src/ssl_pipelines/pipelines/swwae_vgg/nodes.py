@@ -21,7 +21,7 @@ from ssl_pipelines.data.split_access import part_size
 from ssl_pipelines.evaluation import classification_report, predict_part, scalar_metrics
 from ssl_pipelines.evaluation_dense import AVERAGES, check_scales, convolutionalize, dense_predict, min_scale
 from ssl_pipelines.methods import SupervisedClassifier, SWWAEModel
-from ssl_pipelines.methods.swwae import REDUCTIONS, VARIANTS
+from ssl_pipelines.methods.swwae import REDUCTIONS, VARIANTS, decoder_pretraining_kwargs
 from ssl_pipelines.models import build_backbone, build_vgg16_decoders, load_vgg16_weights
 from ssl_pipelines.models.vgg import UNPOOLING_MODES
 from ssl_pipelines.pipelines.common_nodes import check_keys
@@ -170,13 +170,11 @@ def pretrain_classifier(split: SSLSplit, model_params: dict, pretrain_params: di
 
 # === Steps 2-3 (encoder frozen) ===
 def _train_frozen(backbone, decoders, split, variant, stage_params, seed, stage: str):
-    train = prepare_training(stage_params, seed, defaults={"batch_size": 32})
-    levels = len(decoders)
-    weights = {"image": 1.0, **{f"pool{l}": 1.0 for l in range(1, levels)}}  # all 1 in pre-training (§3.2)
+    train = prepare_training(stage_params, seed, defaults={"batch_size": 32}, extra_keys={"loss"})
+    loss = decoder_pretraining_kwargs(len(decoders), train.extra.get("loss"))
     flags = [layer.trainable for layer in backbone.layers]
     backbone.trainable = False
-    model = SWWAEModel(backbone, decoders, variant=variant, loss_weights=weights, classification_weight=0.0,
-                       reduction="mean", name=f"swwae_{stage}")
+    model = SWWAEModel(backbone, decoders, variant=variant, name=f"swwae_{stage}", **loss)
     model.compile(optimizer=train.optimizer, jit_compile=train.jit_compile)
     stream, steps = _ssl_stream(split, train)
     before = _weights(backbone)
