@@ -14,8 +14,8 @@ import os as _os
 # TensorFlow's C++ INFO lines (oneDNN, CPU feature guard) are noise for users; keep warnings.
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from ssl_pipelines import data, evaluation, layers, losses, methods, models, training
+
 __version__ = "0.1.0"
 
-from ssl_pipelines import data, evaluation, layers, losses, methods, models, training  # noqa: E402
-
-__all__ = ["data", "evaluation", "layers", "losses", "methods", "models", "training", "__version__"]
+__all__ = ["__version__", "data", "evaluation", "layers", "losses", "methods", "models", "training"]

@@ -5,6 +5,7 @@ A ``env`` resolver lets configuration read environment variables outside credent
 """
 
 import os
+import warnings
 
 from kedro.config import OmegaConfigLoader
 
@@ -29,7 +30,5 @@ CONFIG_LOADER_ARGS = {
 
 # Kedro 1.7's own config loader and kedro-mlflow call a deprecated OmegaConf API; the warnings
 # are theirs, not the user's to act on.
-import warnings  # noqa: E402
-
 warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is deprecated")
 warnings.filterwarnings("ignore", message=r".*Add type hints to the `predict` method.*")
