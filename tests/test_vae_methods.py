@@ -75,6 +75,9 @@ def test_m2_trains_saves_and_reloads(split, tmp_path):
     loaded = check_method_model(model, stream(split), split.x_test[:8], tmp_path,
                                 expected_metrics=M2_TERMS + ("accuracy",))
     assert loaded.num_labeled == 20 and loaded.alpha == pytest.approx(0.1) and loaded.binarize
+    counts = model.count_params_by_part()
+    assert list(counts) == ["total", "backbone", "encoder", "decoder"]
+    assert counts["total"] == counts["backbone"] + counts["encoder"] + counts["decoder"] > 0
     assert model.reconstruct(split.x_test[:3]).shape == (3, 64)
     y = tf.one_hot(tf.range(10), 10)[None]
     assert model.generate(tf.zeros((2, 10, Z)), tf.tile(y, [2, 1, 1])).shape == (2, 10, 64)

@@ -63,6 +63,7 @@ class M1(SSLModel):
     """
 
     nested_models = ("backbone", "encoder", "decoder")
+    counted_parts = nested_models
     loss_terms = ("reconstruction", "kl_z")
 
     def __init__(self, backbone: keras.Model, encoder: keras.Model, decoder: keras.Model,
@@ -113,10 +114,6 @@ class M1(SSLModel):
     @property
     def metrics(self):
         return list(self.trackers.values())  # no labels in the VAE stage: no accuracy
-
-    def count_params_by_part(self) -> dict[str, int]:
-        return {**super().count_params_by_part(), "encoder": int(self.encoder.count_params()),
-                "decoder": int(self.decoder.count_params())}
 
     # === Config ===
     def get_config(self) -> dict[str, Any]:

@@ -73,6 +73,7 @@ class M2(SSLModel):
     """
 
     nested_models = ("backbone", "encoder", "decoder")
+    counted_parts = nested_models
     loss_terms = ("labeled_bound", "unlabeled_bound", "classification", "entropy", "kl_z", "reconstruction")
 
     def __init__(self, backbone: keras.Model, encoder: keras.Model, decoder: keras.Model, num_classes: int,
@@ -157,10 +158,6 @@ class M2(SSLModel):
         y = tf.one_hot(tf.argmax(self.backbone(x, training=False), axis=-1), self.num_classes)[:, None, :]
         mean, _ = self.encoder([x, y], training=False)
         return self.generate(mean, y)[:, 0]
-
-    def count_params_by_part(self) -> dict[str, int]:
-        return {**super().count_params_by_part(), "encoder": int(self.encoder.count_params()),
-                "decoder": int(self.decoder.count_params())}
 
     # === Config ===
     def get_config(self) -> dict[str, Any]:
