@@ -1,5 +1,6 @@
 """Training helpers shared by all methods: seeding, optimizers, callbacks and the fit loop."""
 
+from ssl_pipelines.training.budget import CpuTimeBudget
 from ssl_pipelines.training.callbacks import MlflowMetricsLogger, NonFiniteLossError, StopOnNonFiniteLoss
 from ssl_pipelines.training.checkpoint import TrainingCheckpoint
 from ssl_pipelines.training.ema import EMACallback, EMATeacher, clone_for_ema, ema_decay, update_ema
@@ -9,6 +10,7 @@ from ssl_pipelines.training.optimizers import build_optimizer
 from ssl_pipelines.training.seeding import set_global_seed
 
 __all__ = [
+    "CpuTimeBudget",
     "EMACallback",
     "EMATeacher",
     "LinearLrDecay",
