@@ -10,7 +10,6 @@ import tensorflow as tf
 
 from ssl_pipelines.data.errors import ConfigError
 from ssl_pipelines.data.streams import X_LABELED, X_UNLABELED, Y_LABELED
-from ssl_pipelines.layers.sampling import GaussianSampling
 from ssl_pipelines.losses.classification import cross_entropy_from_logits, entropy_from_logits
 from ssl_pipelines.losses.vae import (
     KL_ESTIMATORS,
@@ -24,12 +23,11 @@ from ssl_pipelines.losses.vae import (
     unlabeled_bound,
 )
 from ssl_pipelines.methods.base import SSLModel
-from ssl_pipelines.methods.m1 import dynamic_binarize
-from ssl_pipelines.models.vae import check_likelihood
+from ssl_pipelines.methods.m1 import VariationalNoise
 
 
 @keras.saving.register_keras_serializable(package="ssl_pipelines")
-class M2(SSLModel):
+class M2(VariationalNoise, SSLModel):
     """Generative SSL model ``p(y) p(z) p(x|y,z)`` with inference ``q(z|x,y) q(y|x)`` ("M2").
 
     Per batch (``x_labeled, y_labeled, x_unlabeled``), in one tape:
@@ -113,18 +111,9 @@ class M2(SSLModel):
             raise ConfigError(f"kl must be one of {list(KL_ESTIMATORS)}, got {kl!r}")
         self.bound_weighting = bound_weighting
         self.kl = kl
-        # === Noise ===
-        self.likelihood = check_likelihood(likelihood)
-        self.binarize = bool(binarize) and likelihood == "bernoulli"
-        self.seed = seed
-        self.sampler = GaussianSampling(seed=seed, name="sampling")
-        self.noise = keras.random.SeedGenerator(None if seed is None else seed + 1)
+        self.init_noise(likelihood, binarize, seed)
 
     # === Bounds ===
-    def prepare_inputs(self, x):
-        """Dynamic binarization (Bernoulli likelihood with ``binarize``), else ``x`` unchanged."""
-        return dynamic_binarize(x, self.noise) if self.binarize else x
-
     def bound_terms(self, x, y_rows, training: bool = True) -> dict[str, tf.Tensor]:
         """``L(x, y)`` for ``K`` label rows per image: ``y_rows`` is ``(B, K, C)`` one-hot.
 
