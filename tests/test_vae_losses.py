@@ -100,3 +100,27 @@ def test_m2_objective_scaling_by_hand():
     d_ce = float(losses.m2_objective(0.0, 0.0, 1.0, 100, 900)) / (1 / 100)  # CE on one of the N_l points
     d_bound = float(losses.m2_objective(1.0, 0.0, 0.0, 100, 900)) / (1 / 100)
     assert d_ce / d_bound == pytest.approx(0.1 * 1000 / 100)
+
+
+def test_m2_objective_mean_by_hand():
+    # mean L + mean U + alpha mean CE, whatever N_l and N_u
+    assert float(losses.m2_objective_mean(10.0, 20.0, 2.0, alpha=0.1)) == pytest.approx(10 + 20 + 0.2)
+    # against the paper form with N_l = 100, N_u = 900 the labeled bound weighs N / N_l = 10 times more
+    paper_l = float(losses.m2_objective(1.0, 0.0, 0.0, 100, 900))
+    assert float(losses.m2_objective_mean(1.0, 0.0, 0.0)) / paper_l == pytest.approx(10.0)
+
+
+def test_sampled_kl_by_hand_and_its_mean_is_the_analytic_kl():
+    # z = 1, mean 0.5, var 4: 1/2 [z^2 - log var - (z - mean)^2 / var] = 1/2 [1 - log 4 - 0.0625]
+    got = float(losses.gaussian_kl_sample(np.array([[1.0]], np.float32), np.array([[0.5]], np.float32),
+                                          np.array([[math.log(4.0)]], np.float32))[0])
+    assert got == pytest.approx(0.5 * (1 - math.log(4.0) - 0.0625), rel=1e-6)
+    # sums over the last axis: two identical dimensions give twice the value
+    two = losses.gaussian_kl_sample(np.ones((1, 2), np.float32), np.full((1, 2), 0.5, np.float32),
+                                    np.full((1, 2), math.log(4.0), np.float32))
+    assert float(two[0]) == pytest.approx(2 * got, rel=1e-6)
+    m, log_var = np.float32(0.7), np.float32(2 * np.log(0.5))
+    z = np.random.default_rng(0).normal(m, 0.5, (200_000, 1)).astype(np.float32)
+    mc = float(tf.reduce_mean(losses.gaussian_kl_sample(z, np.full_like(z, m), np.full_like(z, log_var))))
+    exact = float(losses.gaussian_kl(np.array([[m]]), np.array([[log_var]]))[0])
+    assert mc == pytest.approx(exact, abs=5e-3)

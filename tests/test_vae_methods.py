@@ -29,13 +29,13 @@ def make_m1(sp, likelihood="bernoulli", seed=0):
     return methods.M1(clf, enc, dec, likelihood=likelihood, seed=seed)
 
 
-def make_m2(input_shape, likelihood="bernoulli", n_l=20, n_u=100, alpha=0.1, init_std=1e-3):
+def make_m2(input_shape, likelihood="bernoulli", n_l=20, n_u=100, alpha=0.1, init_std=1e-3, **m2_kwargs):
     clf = models.build_backbone("mlp", input_shape, 10, hidden_units=[16], activation="softplus",
                                 kernel_init_std=init_std)
     enc = models.conditional_gaussian_encoder(input_shape, 10, latent_dim=Z, hidden_units=[16], kernel_init_std=init_std)
     dec = models.decoder(Z, input_shape, hidden_units=[16], likelihood=likelihood, num_classes=10, kernel_init_std=init_std)
     return methods.M2(clf, enc, dec, num_classes=10, num_labeled=n_l, num_unlabeled=n_u, alpha=alpha,
-                      likelihood=likelihood, binarize=likelihood == "bernoulli", seed=0)
+                      likelihood=likelihood, binarize=likelihood == "bernoulli", seed=0, **m2_kwargs)
 
 
 def test_gaussian_sampling_layer_roundtrip_and_statistics(tmp_path):
@@ -75,6 +75,9 @@ def test_m2_trains_saves_and_reloads(split, tmp_path):
     loaded = check_method_model(model, stream(split), split.x_test[:8], tmp_path,
                                 expected_metrics=M2_TERMS + ("accuracy",))
     assert loaded.num_labeled == 20 and loaded.alpha == pytest.approx(0.1) and loaded.binarize
+    counts = model.count_params_by_part()
+    assert list(counts) == ["total", "backbone", "encoder", "decoder"]
+    assert counts["total"] == counts["backbone"] + counts["encoder"] + counts["decoder"] > 0
     assert model.reconstruct(split.x_test[:3]).shape == (3, 64)
     y = tf.one_hot(tf.range(10), 10)[None]
     assert model.generate(tf.zeros((2, 10, Z)), tf.tile(y, [2, 1, 1])).shape == (2, 10, 64)
@@ -145,11 +148,57 @@ def test_m2_objective_in_the_model_is_the_scaled_sum(split):
     assert float(t["loss"]) == pytest.approx(expected, rel=1e-5)
 
 
+def test_m2_mean_weighting_is_the_unweighted_sum_and_round_trips(split):
+    """bound_weighting="mean": loss = L + U + alpha CE of the tracked terms (not 0.1 L + 0.9 U)."""
+    model = make_m2(split.input_shape, n_l=20, n_u=180, alpha=0.1, bound_weighting="mean", kl="sample")
+    batch = next(iter(stream(split)))
+    t = model.compute_losses(batch)
+    expected = float(t["labeled_bound"]) + float(t["unlabeled_bound"]) + 0.1 * float(t["classification"])
+    assert float(t["loss"]) == pytest.approx(expected, rel=1e-5)
+    labeled_only = model.compute_losses({k: v for k, v in batch.items() if k != data.X_UNLABELED})
+    assert float(labeled_only["loss"]) == pytest.approx(
+        float(labeled_only["labeled_bound"]) + 0.1 * float(labeled_only["classification"]), rel=1e-5)
+    config = model.get_config()
+    assert config["bound_weighting"] == "mean" and config["kl"] == "sample"
+    copy = methods.M2.from_config(config)
+    assert copy.bound_weighting == "mean" and copy.kl == "sample"
+    assert make_m2(split.input_shape).get_config()["bound_weighting"] == "paper"
+
+
+def test_m2_sampled_kl_differs_from_the_analytic_one_on_the_same_posterior(split):
+    model = make_m2(split.input_shape, init_std=None)  # Glorot: q(z|x,y) far enough from N(0, I)
+    x = tf.constant(split.x_labeled[:8], tf.float32)
+    y = tf.one_hot(split.y_labeled[:8], 10)[:, None, :]
+    analytic = model.bound_terms(x, y)["kl_z"].numpy()
+    model.kl = "sample"
+    sampled = model.bound_terms(x, y)["kl_z"].numpy()
+    assert analytic.shape == sampled.shape == (8, 1) and np.all(analytic > 0)
+    assert np.all(np.isfinite(sampled)) and not np.allclose(sampled, analytic, atol=1e-3)
+
+
+def test_encoder_softplus_log_variance_and_named_initializer():
+    enc = models.conditional_gaussian_encoder((8, 8, 1), 10, latent_dim=Z, hidden_units=[16], kernel_init_std=None,
+                                              kernel_initializer="glorot_normal", log_var_activation="softplus")
+    x = np.random.default_rng(0).uniform(size=(4, 8, 8, 1)).astype("float32")
+    y = np.tile(np.eye(10, dtype="float32")[None], (4, 1, 1))
+    _, log_var = enc([x, y])
+    assert log_var.shape == (4, 10, Z) and float(tf.reduce_min(log_var)) > 0.0  # variance >= 1
+    assert enc.get_layer("hidden_0_x").get_config()["kernel_initializer"]["class_name"] == "GlorotNormal"
+    with pytest.raises(ConfigError, match=r"log_var_activation must be one of \['linear', 'softplus'\], got 'relu'"):
+        models.conditional_gaussian_encoder((8, 8, 1), 10, hidden_units=[16], log_var_activation="relu")
+    with pytest.raises(ConfigError, match=r"kernel_initializer must be one of \['glorot_uniform', .*got 'xavier'"):
+        models.decoder(Z, (8, 8, 1), hidden_units=[16], kernel_init_std=None, kernel_initializer="xavier")
+
+
 def test_bad_arguments_raise_config_error(split):
     with pytest.raises(ConfigError, match="likelihood must be one of"):
         models.decoder(Z, (8, 8, 1), likelihood="poisson")
     with pytest.raises(ConfigError, match="alpha must be a non-negative number"):
         make_m2(split.input_shape, alpha=-1.0)
+    with pytest.raises(ConfigError, match=r"bound_weighting must be one of \['paper', 'mean'\], got 'sum'"):
+        make_m2(split.input_shape, bound_weighting="sum")
+    with pytest.raises(ConfigError, match=r"kl must be one of \['analytic', 'sample'\], got 'mc'"):
+        make_m2(split.input_shape, kl="mc")
     with pytest.raises(ConfigError, match="hidden_units must be a list of positive integers"):
         models.gaussian_encoder((8, 8, 1), hidden_units=[0])
 

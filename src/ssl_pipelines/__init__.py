@@ -26,7 +26,7 @@ __version__ = "0.1.0"
 
 _log_filters.install()
 
-__all__ = ["data", "evaluation", "layers", "losses", "methods", "models", "training", "__version__"]
+__all__ = ["__version__", "data", "evaluation", "layers", "losses", "methods", "models", "training"]
 
 # The `ssl-pipelines` command imports what each subcommand needs itself, so that `--help` answers
 # without importing TensorFlow; everywhere else the package is imported whole (Keras registration).

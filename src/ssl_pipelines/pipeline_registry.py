@@ -17,12 +17,19 @@ def register_pipelines() -> dict[str, Pipeline]:
 
 def all_pipeline_names() -> list[str]:
     """Every registered pipeline but ``__default__``, whatever pipelines a session in this process
-    asked for (Kedro >= 1.5 restricts ``find_pipelines`` to the pipelines of the last run)."""
-    from kedro.framework.project import pipelines as registry
+    asked for.
 
-    saved = getattr(registry, "_requested_pipelines", None)
-    registry._requested_pipelines = None
-    try:
-        return sorted(name for name in register_pipelines() if name != "__default__")
-    finally:
-        registry._requested_pipelines = saved
+    Kedro >= 1.5 loads only the pipelines of the last ``--pipelines`` request; like Kedro's own
+    ``kedro registry describe`` this lifts the filter with the public
+    ``pipelines.set_requested(None)`` (each later ``KedroSession.run`` sets its own again).
+
+    Raises:
+        RuntimeError: the Kedro project is not configured (``configure_project("ssl_pipelines")``).
+    """
+    from kedro.framework import project
+
+    if project.PACKAGE_NAME is None:
+        raise RuntimeError("the Kedro project is not configured; call "
+                           "kedro.framework.project.configure_project('ssl_pipelines') first")
+    project.pipelines.set_requested(None)
+    return sorted(name for name in project.pipelines.keys() if name != "__default__")

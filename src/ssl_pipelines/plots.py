@@ -1,17 +1,13 @@
 """Figures people would rather look at than numbers: confusion matrices, learning curves, image
 grids (reconstructions, samples). Every function returns a ``matplotlib.figure.Figure`` built
-with the non-interactive Agg backend; saving is the catalog's job."""
+without pyplot (no backend is selected, no global figure list grows); saving is the catalog's job."""
 
 from __future__ import annotations
 
 from typing import Sequence
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import numpy as np
+from matplotlib.figure import Figure
 
 
 def confusion_matrix_figure(cm: np.ndarray, class_names: Sequence[str] | None = None, title: str = "") -> Figure:
@@ -20,7 +16,8 @@ def confusion_matrix_figure(cm: np.ndarray, class_names: Sequence[str] | None = 
     n = cm.shape[0]
     names = list(class_names) if class_names else [str(i) for i in range(n)]
     size = max(4.0, 0.45 * n + 2)
-    fig, ax = plt.subplots(figsize=(size, size))
+    fig = Figure(figsize=(size, size))
+    ax = fig.subplots()
     ax.imshow(cm, cmap="Blues")
     ax.set_xticks(range(n), names, rotation=45 if n > 10 else 0)
     ax.set_yticks(range(n), names)
@@ -43,7 +40,8 @@ def learning_curves_figure(history: dict[str, Sequence[float]], title: str = "")
     keys = keys or list(history)
     cols = min(3, max(1, len(keys)))
     rows = int(np.ceil(len(keys) / cols)) if keys else 1
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
+    fig = Figure(figsize=(4.2 * cols, 3.2 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax, key in zip(axes.ravel(), keys):
         ax.plot(np.arange(1, len(history[key]) + 1), history[key], label="train")
         if f"val_{key}" in history:
@@ -89,7 +87,8 @@ def image_grid_figure(rows: dict[str, np.ndarray], title: str = "", max_columns:
     """
     names = list(rows)
     n = min(max_columns, min(len(v) for v in rows.values()))
-    fig, axes = plt.subplots(len(names), n, figsize=(1.3 * n + 1.2, 1.35 * len(names) + 0.4), squeeze=False)
+    fig = Figure(figsize=(1.3 * n + 1.2, 1.35 * len(names) + 0.4))
+    axes = fig.subplots(len(names), n, squeeze=False)
     for r, name in enumerate(names):
         for c in range(n):
             ax = axes[r, c]

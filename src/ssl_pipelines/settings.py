@@ -5,6 +5,7 @@ A ``env`` resolver lets configuration read environment variables outside credent
 """
 
 import os
+import warnings
 
 from kedro.config import OmegaConfigLoader
 
@@ -34,6 +35,4 @@ CONFIG_LOADER_ARGS = {
 # Kedro 1.7's own config loader and kedro-mlflow call a deprecated OmegaConf API; the warnings
 # are theirs, not the user's to act on. (MLflow's "Add type hints to the `predict` method" about
 # kedro-mlflow's model class cannot be caught by a warnings filter: see log_filters.py.)
-import warnings  # noqa: E402
-
 warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is deprecated")

@@ -19,6 +19,12 @@ import tensorflow as tf
 
 _LOG_2PI = math.log(2.0 * math.pi)
 
+#: how M2's objective weighs the labeled bound against the unlabeled one (:func:`m2_objective`,
+#: :func:`m2_objective_mean`).
+M2_BOUND_WEIGHTINGS = ("paper", "mean")
+#: how M2 computes ``KL(q(z|x,y) || p(z))`` in ``L(x, y)`` (:func:`gaussian_kl`, :func:`gaussian_kl_sample`).
+KL_ESTIMATORS = ("analytic", "sample")
+
 
 def bernoulli_log_likelihood(x: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
     """``log p(x | logits) = sum_d x_d log sigmoid(l_d) + (1 - x_d) log(1 - sigmoid(l_d))``.
@@ -58,6 +64,17 @@ def gaussian_kl(mean_q: tf.Tensor, log_var_q: tf.Tensor, mean_p: tf.Tensor | flo
     var_ratio = tf.exp(log_var_q - log_var_p)
     mahal = tf.square(mean_q - mean_p) * tf.exp(-log_var_p)
     return 0.5 * tf.reduce_sum(var_ratio + mahal - 1.0 - (log_var_q - log_var_p), axis=-1)
+
+
+def gaussian_kl_sample(z: tf.Tensor, mean_q: tf.Tensor, log_var_q: tf.Tensor) -> tf.Tensor:
+    """One-sample estimate of ``KL(q(z) || N(0, I))`` at ``z ~ q``: ``log q(z) - log p(z)``, summed over the last axis.
+
+    ``1/2 sum_d [z_d^2 - log var_d - (z_d - mean_d)^2 / var_d]`` (the ``log 2 pi`` terms cancel).
+    The Monte Carlo form of ``E_q[log q(z|x,y) - log p(z)]`` in the labeled bound (Eq. 6), with the
+    same reparameterized ``z`` as the reconstruction term (what e.g. ``wohlert/semi-supervised-pytorch``
+    uses, METHODS.md §5.4); unbiased for :func:`gaussian_kl`, with more variance.
+    """
+    return 0.5 * tf.reduce_sum(tf.square(z) - log_var_q - tf.square(z - mean_q) * tf.exp(-log_var_q), axis=-1)
 
 
 def vae_loss(log_px: tf.Tensor, kl_z: tf.Tensor) -> tf.Tensor:
@@ -107,6 +124,20 @@ def m2_objective(labeled_bound_mean: tf.Tensor, unlabeled_bound_mean: tf.Tensor,
     n = float(num_labeled + num_unlabeled)
     return (num_labeled / n) * labeled_bound_mean + (num_unlabeled / n) * unlabeled_bound_mean \
         + alpha * classification_mean
+
+
+def m2_objective_mean(labeled_bound_mean: tf.Tensor, unlabeled_bound_mean: tf.Tensor,
+                      classification_mean: tf.Tensor, alpha: float = 0.1) -> tf.Tensor:
+    """``mean_l L + mean_u U + alpha * mean_l CE``: Eq. 9 with each of its two sums replaced by its mean.
+
+    The labeled and the unlabeled set each get unit weight, whatever their sizes (the batch-mean
+    objective of PyTorch M2s such as ``wohlert/semi-supervised-pytorch``, METHODS.md §5.4). Against
+    :func:`m2_objective` (``N_l/N`` and ``N_u/N``) the labeled bound weighs ``N/N_l`` times more
+    (500x for MNIST with 100 labels), so ``p(x|y,z)`` is taught to use ``y`` from the start; the
+    unlabeled bound's weight changes by ``N/N_u`` (~1). ``alpha`` weighs the mean cross-entropy as in
+    :func:`m2_objective`, so the classification-to-unlabeled ratio is unchanged.
+    """
+    return labeled_bound_mean + unlabeled_bound_mean + alpha * classification_mean
 
 
 def decoder_log_likelihood(x: tf.Tensor, decoder_outputs, likelihood: str) -> tf.Tensor:

@@ -41,6 +41,9 @@ class SSLModel(keras.Model):
     #: them and ``from_config`` rebuilds them (STYLE.md #2). Subclasses extend this tuple instead
     #: of writing their own (de)serialization.
     nested_models: tuple[str, ...] = ("backbone",)
+    #: nested models (or lists of them) whose parameter counts ``count_params_by_part`` reports
+    #: beside the total.
+    counted_parts: tuple[str, ...] = ("backbone",)
 
     def __init__(self, backbone: keras.Model, **kwargs):
         super().__init__(**kwargs)
@@ -179,5 +182,10 @@ class SSLModel(keras.Model):
         return cls(**config)
 
     def count_params_by_part(self) -> dict[str, int]:
-        """Parameter counts (logged at start-up, STYLE.md #12)."""
-        return {"total": int(self.count_params()), "backbone": int(self.backbone.count_params())}
+        """Parameter counts (logged at start-up, STYLE.md #12): the total and each of ``counted_parts``."""
+        counts = {"total": int(self.count_params())}
+        for part in self.counted_parts:
+            value = getattr(self, part)
+            counts[part] = int(sum(m.count_params() for m in value) if isinstance(value, (list, tuple))
+                               else value.count_params())
+        return counts

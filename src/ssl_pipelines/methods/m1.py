@@ -28,8 +28,24 @@ def dynamic_binarize(x: tf.Tensor, seed_generator) -> tf.Tensor:
     return keras.ops.cast(u < x, x.dtype)
 
 
+class VariationalNoise:
+    """The likelihood and the noise of the VAE-style models (M1, M2): reparameterization sampler
+    and dynamic binarization, seeded from ``seed`` (sampler) and ``seed + 1`` (binarization)."""
+
+    def init_noise(self, likelihood: str, binarize: bool, seed: int | None) -> None:
+        self.likelihood = check_likelihood(likelihood)
+        self.binarize = bool(binarize) and likelihood == "bernoulli"
+        self.seed = seed
+        self.sampler = GaussianSampling(seed=seed, name="sampling")
+        self.noise = keras.random.SeedGenerator(None if seed is None else seed + 1)
+
+    def prepare_inputs(self, x):
+        """Dynamic binarization (Bernoulli likelihood with ``binarize``), else ``x`` unchanged."""
+        return dynamic_binarize(x, self.noise) if self.binarize else x
+
+
 @keras.saving.register_keras_serializable(package="ssl_pipelines")
-class M1(SSLModel):
+class M1(VariationalNoise, SSLModel):
     """VAE feature extractor plus a classifier on the latent means (Kingma et al. 2014, "M1").
 
     ``train_step`` maximizes the ELBO ``E_q[log p(x|z)] - KL(q(z|x) || p(z))`` (Eq. 5) on the
@@ -63,6 +79,7 @@ class M1(SSLModel):
     """
 
     nested_models = ("backbone", "encoder", "decoder")
+    counted_parts = nested_models
     loss_terms = ("reconstruction", "kl_z")
 
     def __init__(self, backbone: keras.Model, encoder: keras.Model, decoder: keras.Model,
@@ -71,12 +88,7 @@ class M1(SSLModel):
         # === Networks ===
         self.encoder = encoder
         self.decoder = decoder
-        # === Noise ===
-        self.likelihood = check_likelihood(likelihood)
-        self.binarize = bool(binarize) and likelihood == "bernoulli"
-        self.seed = seed
-        self.sampler = GaussianSampling(seed=seed, name="sampling")
-        self.noise = keras.random.SeedGenerator(None if seed is None else seed + 1)
+        self.init_noise(likelihood, binarize, seed)
 
     # === Forward ===
     def encode(self, x, training: bool = False):
@@ -100,8 +112,7 @@ class M1(SSLModel):
         x = batch[X_LABELED]
         if X_UNLABELED in batch:
             x = keras.ops.concatenate([x, batch[X_UNLABELED]], axis=0)
-        if self.binarize:
-            x = dynamic_binarize(x, self.noise)
+        x = self.prepare_inputs(x)
         mean, log_var = self.encoder(x, training=training)
         z = self.sampler([mean, log_var])
         x_flat = keras.ops.reshape(x, (keras.ops.shape(x)[0], -1))
@@ -113,10 +124,6 @@ class M1(SSLModel):
     @property
     def metrics(self):
         return list(self.trackers.values())  # no labels in the VAE stage: no accuracy
-
-    def count_params_by_part(self) -> dict[str, int]:
-        return {**super().count_params_by_part(), "encoder": int(self.encoder.count_params()),
-                "decoder": int(self.decoder.count_params())}
 
     # === Config ===
     def get_config(self) -> dict[str, Any]:

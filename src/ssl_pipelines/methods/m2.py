@@ -10,34 +10,39 @@ import tensorflow as tf
 
 from ssl_pipelines.data.errors import ConfigError
 from ssl_pipelines.data.streams import X_LABELED, X_UNLABELED, Y_LABELED
-from ssl_pipelines.layers.sampling import GaussianSampling
 from ssl_pipelines.losses.classification import cross_entropy_from_logits, entropy_from_logits
 from ssl_pipelines.losses.vae import (
+    KL_ESTIMATORS,
+    M2_BOUND_WEIGHTINGS,
     decoder_log_likelihood,
     gaussian_kl,
+    gaussian_kl_sample,
     labeled_bound,
     m2_objective,
+    m2_objective_mean,
     unlabeled_bound,
 )
 from ssl_pipelines.methods.base import SSLModel
-from ssl_pipelines.methods.m1 import dynamic_binarize
-from ssl_pipelines.models.vae import check_likelihood
+from ssl_pipelines.methods.m1 import VariationalNoise
 
 
 @keras.saving.register_keras_serializable(package="ssl_pipelines")
-class M2(SSLModel):
+class M2(VariationalNoise, SSLModel):
     """Generative SSL model ``p(y) p(z) p(x|y,z)`` with inference ``q(z|x,y) q(y|x)`` ("M2").
 
     Per batch (``x_labeled, y_labeled, x_unlabeled``), in one tape:
 
     * labeled bound ``L(x,y) = -(E_q[log p(x|y,z)] + log p(y) - KL(q(z|x,y) || p(z)))`` (Eq. 6),
-      one reparameterized sample, closed-form KL;
+      one reparameterized sample, closed-form KL (``kl="sample"``: the one-sample estimate at that
+      sample);
     * unlabeled bound ``U(x) = sum_y q(y|x) L(x,y) - H(q(y|x))`` (Eq. 7), ``y`` summed out exactly
       over all ``C`` classes (the batch is expanded to ``(B_u, C)`` rows, not sampled);
     * classification ``-log q(y|x)`` on the labeled images;
     * total ``J^alpha / N = (N_l/N) mean L + (N_u/N) mean U + alpha mean CE`` (Eq. 9 divided by
-      ``N``, :func:`ssl_pipelines.losses.m2_objective`): the paper's ``alpha = 0.1 N`` on the same
-      per-datapoint scale as the bounds, whatever the batch composition (§5.6).
+      ``N``, :func:`ssl_pipelines.losses.m2_objective`, ``bound_weighting="paper"``): the paper's
+      ``alpha = 0.1 N`` on the same per-datapoint scale as the bounds, whatever the batch
+      composition (§5.6); or ``mean L + mean U + alpha mean CE`` (``bound_weighting="mean"``,
+      :func:`ssl_pipelines.losses.m2_objective_mean`): both sets weighted equally.
 
     Each term has its own tracker: ``labeled_bound``, ``unlabeled_bound``, ``classification``,
     ``entropy`` (mean ``H(q(y|x))`` on unlabeled images), ``kl_z``, ``reconstruction``
@@ -54,6 +59,10 @@ class M2(SSLModel):
         alpha: weight of the classification term per training point (paper 0.1, i.e. 0.1 N on sums).
         likelihood: ``"bernoulli"`` (images in [0, 1]) or ``"gaussian"`` (M1+M2's latents).
         binarize: Bernoulli only: dynamic binarization of every batch (§5.6).
+        bound_weighting: ``"paper"`` (Eq. 9 per training point: ``N_l/N`` and ``N_u/N``) or ``"mean"``
+            (unit weight on the mean labeled and the mean unlabeled bound).
+        kl: ``"analytic"`` (closed-form ``KL(q(z|x,y) || p(z))``) or ``"sample"`` (``log q(z) - log p(z)``
+            at the reparameterized sample).
         seed: seed of the sampling / binarization noise.
 
     Call arguments:
@@ -73,11 +82,13 @@ class M2(SSLModel):
     """
 
     nested_models = ("backbone", "encoder", "decoder")
+    counted_parts = nested_models
     loss_terms = ("labeled_bound", "unlabeled_bound", "classification", "entropy", "kl_z", "reconstruction")
 
     def __init__(self, backbone: keras.Model, encoder: keras.Model, decoder: keras.Model, num_classes: int,
                  num_labeled: int, num_unlabeled: int, alpha: float = 0.1, likelihood: str = "bernoulli",
-                 binarize: bool = True, seed: int | None = None, **kwargs):
+                 binarize: bool = True, seed: int | None = None, bound_weighting: str = "paper",
+                 kl: str = "analytic", **kwargs):
         super().__init__(backbone, **kwargs)
         # === Networks ===
         self.encoder = encoder
@@ -94,18 +105,15 @@ class M2(SSLModel):
         self.num_unlabeled = int(num_unlabeled)
         self.alpha = float(alpha)
         self.log_prior_y = -math.log(self.num_classes)
-        # === Noise ===
-        self.likelihood = check_likelihood(likelihood)
-        self.binarize = bool(binarize) and likelihood == "bernoulli"
-        self.seed = seed
-        self.sampler = GaussianSampling(seed=seed, name="sampling")
-        self.noise = keras.random.SeedGenerator(None if seed is None else seed + 1)
+        if bound_weighting not in M2_BOUND_WEIGHTINGS:
+            raise ConfigError(f"bound_weighting must be one of {list(M2_BOUND_WEIGHTINGS)}, got {bound_weighting!r}")
+        if kl not in KL_ESTIMATORS:
+            raise ConfigError(f"kl must be one of {list(KL_ESTIMATORS)}, got {kl!r}")
+        self.bound_weighting = bound_weighting
+        self.kl = kl
+        self.init_noise(likelihood, binarize, seed)
 
     # === Bounds ===
-    def prepare_inputs(self, x):
-        """Dynamic binarization (Bernoulli likelihood with ``binarize``), else ``x`` unchanged."""
-        return dynamic_binarize(x, self.noise) if self.binarize else x
-
     def bound_terms(self, x, y_rows, training: bool = True) -> dict[str, tf.Tensor]:
         """``L(x, y)`` for ``K`` label rows per image: ``y_rows`` is ``(B, K, C)`` one-hot.
 
@@ -115,7 +123,7 @@ class M2(SSLModel):
         z = self.sampler([mean, log_var])
         x_flat = keras.ops.reshape(x, (keras.ops.shape(x)[0], 1, -1))
         log_px = decoder_log_likelihood(x_flat, self.decoder([z, y_rows], training=training), self.likelihood)
-        kl = gaussian_kl(mean, log_var)
+        kl = gaussian_kl(mean, log_var) if self.kl == "analytic" else gaussian_kl_sample(z, mean, log_var)
         return {"bound": labeled_bound(log_px, kl, self.log_prior_y), "log_px": log_px, "kl_z": kl}
 
     def all_classes(self, batch_size) -> tf.Tensor:
@@ -139,10 +147,17 @@ class M2(SSLModel):
             u_mean = tf.reduce_mean(unlabeled_bound(unl["bound"], logits_u))
             terms["unlabeled_bound"] = u_mean
             terms["entropy"] = tf.reduce_mean(entropy_from_logits(logits_u))
-            terms["loss"] = m2_objective(l_mean, u_mean, ce, self.num_labeled, self.num_unlabeled, self.alpha)
+            terms["loss"] = self.objective(l_mean, u_mean, ce)
         else:  # labeled-only batch: the labeled part of the objective
-            terms["loss"] = m2_objective(l_mean, 0.0, ce, self.num_labeled, self.num_unlabeled, self.alpha)
+            terms["loss"] = self.objective(l_mean, 0.0, ce)
         return terms
+
+    def objective(self, labeled_bound_mean, unlabeled_bound_mean, classification_mean) -> tf.Tensor:
+        """The total loss from the batch means, weighted as ``bound_weighting`` says (Eq. 9)."""
+        if self.bound_weighting == "mean":
+            return m2_objective_mean(labeled_bound_mean, unlabeled_bound_mean, classification_mean, self.alpha)
+        return m2_objective(labeled_bound_mean, unlabeled_bound_mean, classification_mean, self.num_labeled,
+                            self.num_unlabeled, self.alpha)
 
     # === Generation ===
     def generate(self, z, y) -> tf.Tensor:
@@ -158,17 +173,13 @@ class M2(SSLModel):
         mean, _ = self.encoder([x, y], training=False)
         return self.generate(mean, y)[:, 0]
 
-    def count_params_by_part(self) -> dict[str, int]:
-        return {**super().count_params_by_part(), "encoder": int(self.encoder.count_params()),
-                "decoder": int(self.decoder.count_params())}
-
     # === Config ===
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update({
             "num_classes": self.num_classes, "num_labeled": self.num_labeled,
             "num_unlabeled": self.num_unlabeled, "alpha": self.alpha, "likelihood": self.likelihood,
-            "binarize": self.binarize, "seed": self.seed,
+            "binarize": self.binarize, "seed": self.seed, "bound_weighting": self.bound_weighting, "kl": self.kl,
         })
         return config
 

@@ -111,6 +111,7 @@ class SWWAEModel(SSLModel):
     """
 
     nested_models = ("backbone", "decoders")
+    counted_parts = nested_models
 
     def __init__(self, backbone: keras.Model, decoders, variant: str = "all", loss_weights: dict | None = None,
                  classification_weight: float = 1.0, reduction: str = "mean", reconstruct_unlabeled: bool = True,
@@ -224,8 +225,3 @@ class SWWAEModel(SSLModel):
             reconstruct_unlabeled=self.reconstruct_unlabeled, stop_gradient_targets=self.stop_gradient_targets,
         )
         return config
-
-    def count_params_by_part(self) -> dict[str, int]:
-        parts = super().count_params_by_part()
-        parts["decoders"] = int(sum(d.count_params() for d in self.decoders))
-        return parts

@@ -4,7 +4,26 @@ from __future__ import annotations
 
 import keras
 
+from ssl_pipelines.data.errors import ConfigError
 from ssl_pipelines.models.registry import register_backbone
+
+
+#: Keras initializer names a Dense kernel may start from when no ``kernel_init_std`` is given
+#: (``glorot_normal`` is PyTorch's Xavier-normal).
+KERNEL_INITIALIZERS = ("glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform", "lecun_normal")
+
+
+def dense_kernel_initializer(std: float | None, initializer: str = "glorot_uniform"):
+    """``N(0, std^2)`` weights if ``std`` is given (Kingma et al.'s 1e-3), else the initializer named.
+
+    The name is passed on as a string, so each layer draws its own seed as Keras does for a name
+    (an instance shared by the layers would change the weights of a seeded run).
+    """
+    if std is not None:
+        return keras.initializers.RandomNormal(stddev=float(std))
+    if initializer not in KERNEL_INITIALIZERS:
+        raise ConfigError(f"kernel_initializer must be one of {list(KERNEL_INITIALIZERS)}, got {initializer!r}")
+    return initializer
 
 
 @register_backbone("mlp")
@@ -15,6 +34,7 @@ def mlp(
     activation: str = "relu",
     dropout: float = 0.0,
     kernel_init_std: float | None = None,
+    kernel_initializer: str = "glorot_uniform",
     name: str = "mlp",
 ) -> keras.Model:
     """Flatten -> [Dense(units, activation) -> Dropout] * len(hidden_units) -> Dense(num_classes).
@@ -23,9 +43,10 @@ def mlp(
         hidden_units: widths of the hidden layers.
         activation: hidden activation (``relu``, ``softplus``, ...).
         dropout: dropout rate after each hidden layer.
-        kernel_init_std: if given, weights ~ N(0, std^2) (Kingma et al. use 1e-3), else Glorot.
+        kernel_init_std: if given, weights ~ N(0, std^2) (Kingma et al. use 1e-3), else
+            ``kernel_initializer`` (Glorot-uniform by default).
     """
-    init = "glorot_uniform" if kernel_init_std is None else keras.initializers.RandomNormal(stddev=kernel_init_std)
+    init = dense_kernel_initializer(kernel_init_std, kernel_initializer)
     inputs = keras.Input(input_shape, name="x")
     h = keras.layers.Flatten()(inputs)
     for i, units in enumerate(hidden_units):

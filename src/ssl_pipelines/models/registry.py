@@ -1,7 +1,13 @@
 """Backbone registry: ``build_backbone(name, input_shape, num_classes, **kwargs)``.
 
 A backbone maps inputs to class **logits** and is a functional ``keras.Model`` (serializable
-as is). Method modules register their papers' networks with :func:`register_backbone`.
+as is). A builder registers itself where it is defined::
+
+    @register_backbone("mlp")
+    def mlp(input_shape, num_classes, hidden_units=(500,), ...) -> keras.Model: ...
+
+so it is known as soon as its module is imported, whoever imports it (``ssl_pipelines.models``
+imports every module of the package; a project or test module can define its own the same way).
 """
 
 from __future__ import annotations
@@ -19,12 +25,18 @@ def register_backbone(name: str):
     """Decorator: register ``fn(input_shape, num_classes, **kwargs) -> keras.Model`` as ``name``."""
 
     def wrap(fn):
-        if name in _BACKBONES and _BACKBONES[name] is not fn:
-            raise ValueError(f"backbone {name!r} registered twice")
+        known = _BACKBONES.get(name)
+        if known is not None and known is not fn:
+            raise ValueError(f"backbone {name!r} is already registered by {_where(known)}; "
+                             f"{_where(fn)} needs another name")
         _BACKBONES[name] = fn
         return fn
 
     return wrap
+
+
+def _where(fn) -> str:
+    return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
 
 
 def available_backbones() -> list[str]:

@@ -3,7 +3,8 @@
 Functional ``keras.Model`` builders (serializable as they are), used by ``methods.M1``,
 ``methods.M2`` and ``methods.M1M2``. They are not classifier backbones, so they are not in the
 backbone registry. Every Dense layer starts from weights ``N(0, kernel_init_std^2)`` (1e-3 in the
-reference code) and zero biases.
+reference code; ``kernel_init_std=None``: the ``kernel_initializer`` named, Glorot-uniform by
+default) and zero biases.
 
 Shapes: the M1 networks map ``(B, ...)`` inputs to ``(B, Z)`` / ``(B, D)``; the class-conditional
 M2 networks take ``y`` as ``(B, K, C)`` one-hot rows (``K = 1`` for a labeled batch, ``K = C`` to
@@ -17,12 +18,12 @@ import math
 import keras
 
 from ssl_pipelines.data.errors import ConfigError
+from ssl_pipelines.models.mlp import dense_kernel_initializer
 
 LIKELIHOODS = ("bernoulli", "gaussian")
-
-
-def _init(std: float | None):
-    return "glorot_uniform" if std is None else keras.initializers.RandomNormal(stddev=float(std))
+#: activation of the encoders' ``log_var`` layer: ``linear`` (any variance) or ``softplus``
+#: (``log_var >= 0``, variance >= 1, as in ``wohlert/semi-supervised-pytorch``).
+LOG_VAR_ACTIVATIONS = ("linear", "softplus")
 
 
 def _check_units(name: str, units) -> list[int]:
@@ -39,10 +40,11 @@ def check_likelihood(likelihood: str) -> str:
 
 
 def gaussian_encoder(input_shape, latent_dim: int = 50, hidden_units=(500, 500), activation: str = "softplus",
-                     kernel_init_std: float | None = 1e-3, name: str = "encoder") -> keras.Model:
+                     kernel_init_std: float | None = 1e-3, kernel_initializer: str = "glorot_uniform",
+                     name: str = "encoder") -> keras.Model:
     """M1's ``q(z|x) = N(mu(x), diag exp(log_var(x)))``: x -> hidden layers -> ``[mean, log_var]``, each ``(B, Z)``."""
     units = _check_units("hidden_units", hidden_units)
-    init = _init(kernel_init_std)
+    init = dense_kernel_initializer(kernel_init_std, kernel_initializer)
     x = keras.Input(tuple(input_shape), name="x")
     h = keras.layers.Flatten()(x)
     for i, u in enumerate(units):
@@ -54,6 +56,7 @@ def gaussian_encoder(input_shape, latent_dim: int = 50, hidden_units=(500, 500),
 
 def conditional_gaussian_encoder(input_shape, num_classes: int, latent_dim: int = 50, hidden_units=(500,),
                                  activation: str = "softplus", kernel_init_std: float | None = 1e-3,
+                                 kernel_initializer: str = "glorot_uniform", log_var_activation: str = "linear",
                                  name: str = "encoder") -> keras.Model:
     """M2's ``q(z|x,y) = N(mu(x,y), diag exp(log_var(x,y)))`` (mean and variance share a hidden layer on ``[x, y]``).
 
@@ -61,12 +64,15 @@ def conditional_gaussian_encoder(input_shape, num_classes: int, latent_dim: int 
     concatenation ``[x, y]``, but ``W_x x`` is computed once per image and broadcast over the ``K``
     class rows, so summing ``y`` out costs one ``x`` projection, not ``C``.
 
-    Inputs: ``[x (B, ...), y (B, K, C)]``. Outputs: ``[mean, log_var]``, each ``(B, K, Z)``.
+    Inputs: ``[x (B, ...), y (B, K, C)]``. Outputs: ``[mean, log_var]``, each ``(B, K, Z)``;
+    ``log_var_activation`` (:data:`LOG_VAR_ACTIVATIONS`) is applied to ``log_var``.
     """
     units = _check_units("hidden_units", hidden_units)
+    if log_var_activation not in LOG_VAR_ACTIVATIONS:
+        raise ConfigError(f"log_var_activation must be one of {list(LOG_VAR_ACTIVATIONS)}, got {log_var_activation!r}")
     if not units:
         raise ConfigError("the M2 encoder needs at least one hidden layer (hidden_units is empty)")
-    init = _init(kernel_init_std)
+    init = dense_kernel_initializer(kernel_init_std, kernel_initializer)
     x = keras.Input(tuple(input_shape), name="x")
     y = keras.Input((None, int(num_classes)), name="y")
     hx = keras.layers.Dense(units[0], kernel_initializer=init, name="hidden_0_x")(keras.layers.Flatten()(x))
@@ -75,13 +81,14 @@ def conditional_gaussian_encoder(input_shape, num_classes: int, latent_dim: int 
     for i, u in enumerate(units[1:], start=1):
         h = keras.layers.Dense(u, activation=activation, kernel_initializer=init, name=f"hidden_{i}")(h)
     mean = keras.layers.Dense(int(latent_dim), kernel_initializer=init, name="mean")(h)
-    log_var = keras.layers.Dense(int(latent_dim), kernel_initializer=init, name="log_var")(h)
+    log_var = keras.layers.Dense(int(latent_dim), activation=log_var_activation, kernel_initializer=init,
+                                 name="log_var")(h)
     return keras.Model([x, y], [mean, log_var], name=name)
 
 
 def decoder(latent_dim: int, output_shape, hidden_units=(500, 500), likelihood: str = "bernoulli",
             num_classes: int = 0, activation: str = "softplus", kernel_init_std: float | None = 1e-3,
-            name: str = "decoder") -> keras.Model:
+            kernel_initializer: str = "glorot_uniform", name: str = "decoder") -> keras.Model:
     """``p(x|z)`` (M1, ``num_classes=0``) or ``p(x|y,z)`` (M2, ``num_classes=C``).
 
     Inputs: ``z`` (``(B, Z)``; ``(B, K, Z)`` when conditional) [and ``y`` ``(B, K, C)``].
@@ -90,7 +97,7 @@ def decoder(latent_dim: int, output_shape, hidden_units=(500, 500), likelihood: 
     """
     units = _check_units("hidden_units", hidden_units)
     check_likelihood(likelihood)
-    init = _init(kernel_init_std)
+    init = dense_kernel_initializer(kernel_init_std, kernel_initializer)
     dim = int(math.prod(int(d) for d in output_shape))
     if num_classes:
         z = keras.Input((None, int(latent_dim)), name="z")

@@ -27,7 +27,8 @@ from ssl_pipelines.pipelines.training_nodes import prepare_training
 
 logger = logging.getLogger(__name__)
 
-M2_KEYS = VAE_KEYS | {"classifier_hidden_units", "alpha"}
+M2_KEYS = VAE_KEYS | {"classifier_hidden_units", "alpha", "bound_weighting", "kl", "log_var_activation",
+                      "kernel_initializer"}
 M2_TRAIN_DEFAULTS = {"batch_labeled": 10, "batch_unlabeled": 100}
 
 
@@ -48,14 +49,16 @@ def build_m2(input_shape, num_classes: int, num_labeled: int, num_unlabeled: int
         raise ConfigError(f"{section}.hidden_units must hold at least one layer for M2, got {units!r}")
     z = int(p.get("latent_dim", 50))
     likelihood = p.get("likelihood", "bernoulli")
-    common = {"activation": p.get("activation", "softplus"), "kernel_init_std": p.get("kernel_init_std", 1e-3)}
+    common = {"activation": p.get("activation", "softplus"), "kernel_init_std": p.get("kernel_init_std", 1e-3),
+              "kernel_initializer": p.get("kernel_initializer", "glorot_uniform")}
     clf = build_backbone("mlp", input_shape, num_classes, hidden_units=list(clf_units), **common)
-    enc = conditional_gaussian_encoder(input_shape, num_classes, latent_dim=z, hidden_units=units, **common)
+    enc = conditional_gaussian_encoder(input_shape, num_classes, latent_dim=z, hidden_units=units,
+                                       log_var_activation=p.get("log_var_activation", "linear"), **common)
     dec = decoder(z, input_shape, hidden_units=list(reversed(units)), likelihood=likelihood,
                   num_classes=num_classes, **common)
     return M2(clf, enc, dec, num_classes=num_classes, num_labeled=num_labeled, num_unlabeled=num_unlabeled,
               alpha=float(alpha), likelihood=likelihood, binarize=p.get("binarize", True), seed=check_seed(seed),
-              name="m2")
+              bound_weighting=p.get("bound_weighting", "paper"), kl=p.get("kl", "analytic"), name="m2")
 
 
 def train_generative_ssl(model, split: SSLSplit, train, stage: str, callbacks=None) -> dict:

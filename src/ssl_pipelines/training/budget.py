@@ -1,0 +1,118 @@
+"""Stop ``fit`` when the process CPU time spent training exceeds a budget (benchmarks/RESULTS.md counts
+budgets as process CPU time, so other load on the machine does not change a result)."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from typing import Any
+
+import keras
+
+from ssl_pipelines.data.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+BUDGET_CHECKS = ("epoch", "step")
+
+
+class CpuTimeBudget(keras.callbacks.Callback):
+    """Stop training at the first epoch (or step) boundary after ``minutes`` of training CPU time.
+
+    CPU time is ``time.process_time()`` (all threads of this process) counted from the start of
+    each epoch to the start of its validation (``on_test_begin``) or, without validation data, to
+    its end: validation and the epoch-end work of the callbacks after this one are not counted.
+    Put it first in the callbacks list so that the epoch-end evaluations of the others are
+    excluded too.
+
+    ``check="epoch"`` finishes the epoch in which the budget runs out (whole passes, comparable
+    curves); ``check="step"`` stops after the step in which it runs out (Keras still runs that
+    epoch's validation and ``on_epoch_end``).
+
+    After ``fit``: ``cpu_seconds`` (training CPU time used), ``epochs_completed`` (epochs begun and
+    ended, the stopped one included), ``steps_completed`` (all epochs), ``stopped_early`` and
+    ``stopped_at`` (``{"epoch": e, "step": s}``, 1-based, or ``None``); :meth:`summary` has them all
+    for logging.
+
+    Args:
+        minutes: the budget in CPU-minutes (> 0).
+        check: ``"epoch"`` or ``"step"``.
+    """
+
+    def __init__(self, minutes: float, check: str = "epoch"):
+        super().__init__()
+        if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or not math.isfinite(minutes) \
+                or minutes <= 0:
+            raise ConfigError(f"the CPU-time budget must be a positive number of minutes, got {minutes!r}")
+        if check not in BUDGET_CHECKS:
+            raise ConfigError(f"the CPU-time budget check must be one of {list(BUDGET_CHECKS)}, got {check!r}")
+        self.minutes = float(minutes)
+        self.check = check
+        self._reset()
+
+    def _reset(self) -> None:
+        self.cpu_seconds = 0.0
+        self.epochs_completed = 0
+        self.steps_completed = 0
+        self.stopped_early = False
+        self.stopped_at: dict[str, int] | None = None
+        self._since: float | None = None
+        self._epoch = 0
+        self._step = 0
+
+    # === CPU clock ===
+    def _resume(self) -> None:
+        if self._since is None:
+            self._since = time.process_time()
+
+    def _pause(self) -> None:
+        if self._since is not None:
+            self.cpu_seconds += time.process_time() - self._since
+            self._since = None
+
+    def used_seconds(self) -> float:
+        """Training CPU seconds so far (including the running segment)."""
+        running = 0.0 if self._since is None else time.process_time() - self._since
+        return self.cpu_seconds + running
+
+    def _stop_if_over(self) -> None:
+        if self.stopped_early or self.used_seconds() <= 60.0 * self.minutes:
+            return
+        self.stopped_early = True
+        self.stopped_at = {"epoch": self._epoch + 1, "step": self._step}
+        self.model.stop_training = True
+        logger.info("CPU-time budget of %.2f min used up (%.2f CPU-min of training): stopping at epoch %d, step %d",
+                    self.minutes, self.used_seconds() / 60.0, self._epoch + 1, self._step)
+
+    # === Keras hooks ===
+    def on_train_begin(self, logs=None):
+        self._reset()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = int(epoch)
+        self._step = 0
+        self._resume()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._step += 1
+        self.steps_completed += 1
+        if self.check == "step":
+            self._stop_if_over()
+
+    def on_test_begin(self, logs=None):
+        self._pause()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._pause()
+        self.epochs_completed += 1
+        self._stop_if_over()
+
+    def on_train_end(self, logs=None):
+        self._pause()
+
+    def summary(self) -> dict[str, Any]:
+        """What the budget allowed, for logs: minutes, CPU-minutes used, epochs, steps, where it stopped."""
+        return {"budget_cpu_minutes": self.minutes, "cpu_minutes": self.cpu_seconds / 60.0,
+                "epochs_completed": self.epochs_completed, "steps_completed": self.steps_completed,
+                "stopped_early": self.stopped_early, "stopped_at": self.stopped_at}

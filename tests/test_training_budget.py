@@ -1,0 +1,79 @@
+"""CpuTimeBudget: stops fit at an epoch / step boundary once the training CPU time (a fake clock
+here, advanced by the steps) exceeds the budget; validation time is not counted."""
+
+import keras
+import numpy as np
+import pytest
+
+from ssl_pipelines.data import ConfigError
+from ssl_pipelines.training import CpuTimeBudget
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+class Work(keras.callbacks.Callback):
+    """Each training step costs 30 CPU-s, each validation step 100 CPU-s (on the fake clock)."""
+
+    def __init__(self, clock):
+        super().__init__()
+        self.clock = clock
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.clock.now += 30.0
+
+    def on_test_batch_begin(self, batch, logs=None):
+        self.clock.now += 100.0
+
+
+def fit_with(budget, monkeypatch, validation=True):
+    clock = FakeClock()
+    monkeypatch.setattr("time.process_time", clock)
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    x = np.zeros((8, 2), "float32")
+    y = np.zeros((8, 1), "float32")
+    history = model.fit(x, y, batch_size=2, epochs=10, verbose=0, callbacks=[Work(clock), budget],
+                        validation_data=(x[:2], y[:2]) if validation else None)
+    return history
+
+
+def test_epoch_check_finishes_the_epoch_that_runs_over_and_ignores_validation_time(monkeypatch):
+    budget = CpuTimeBudget(minutes=5, check="epoch")  # 300 s; 4 steps x 30 s = 120 s per epoch
+    history = fit_with(budget, monkeypatch)
+    # 120, 240, 360 > 300: three epochs (counting the 100 s validations would stop after two)
+    assert len(history.history["loss"]) == 3
+    assert budget.summary() == {"budget_cpu_minutes": 5.0, "cpu_minutes": 6.0, "epochs_completed": 3,
+                                "steps_completed": 12, "stopped_early": True, "stopped_at": {"epoch": 3, "step": 4}}
+
+
+def test_step_check_stops_after_the_step_that_runs_over(monkeypatch):
+    budget = CpuTimeBudget(minutes=1, check="step")  # 60 s: steps at 30, 60 (not over), 90 (over)
+    history = fit_with(budget, monkeypatch, validation=False)
+    assert len(history.history["loss"]) == 1
+    assert budget.stopped_at == {"epoch": 1, "step": 3} and budget.steps_completed == 3
+    assert budget.cpu_seconds == pytest.approx(90.0)
+
+
+def test_a_budget_not_reached_lets_fit_finish(monkeypatch):
+    budget = CpuTimeBudget(minutes=100, check="step")
+    history = fit_with(budget, monkeypatch)
+    assert len(history.history["loss"]) == 10 and not budget.stopped_early and budget.stopped_at is None
+    assert budget.epochs_completed == 10 and budget.cpu_seconds == pytest.approx(10 * 120.0)
+
+
+@pytest.mark.parametrize("minutes, check, message", [
+    (0, "epoch", "positive number of minutes, got 0"),
+    (-1.5, "epoch", "positive number of minutes, got -1.5"),
+    (True, "epoch", "positive number of minutes, got True"),
+    ("5", "epoch", "positive number of minutes, got '5'"),
+    (5, "batch", r"check must be one of \['epoch', 'step'\], got 'batch'"),
+])
+def test_bad_budget_is_refused_naming_the_value(minutes, check, message):
+    with pytest.raises(ConfigError, match=message):
+        CpuTimeBudget(minutes, check)
