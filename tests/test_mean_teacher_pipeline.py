@@ -5,7 +5,7 @@ import json
 from conftest import mlflow_runs
 
 FAST = {"mean_teacher": {"train": {"epochs": 4, "steps_per_epoch": 12, "verbose": 0},
-                         "loss": {"ema_decay": 0.9, "stability_rampup_epochs": 1}}}
+                         "loss": {"ema_decay": 0.9, "stab_rampup_epochs": 1}}}
 
 
 def test_mean_teacher_pipeline_end_to_end(kedro_project):

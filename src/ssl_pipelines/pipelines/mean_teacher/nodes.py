@@ -18,7 +18,7 @@ from ssl_pipelines.pipelines.training_nodes import build_backbone_from_params, p
 
 logger = logging.getLogger(__name__)
 
-MT_LOSS_KEYS = {"stability_weight", "stability_rampup_epochs", "ema_decay"}
+MT_LOSS_KEYS = {"lambda_stab", "stab_rampup_epochs", "ema_decay"}  # HybridNet's stability keys
 AUGMENT_KEYS = {"max_shift", "flip"}
 
 
@@ -59,11 +59,12 @@ def ssl_batches(split: SSLSplit, train) -> tuple:
 def train_mean_teacher(split: SSLSplit, model_params: dict, loss_params: dict, train_params: dict, seed: int):
     """Train ``MeanTeacher(backbone)``: CE on labeled + λ_s·ramp-up·softmax-MSE to the EMA teacher.
 
-    ``loss``: ``stability_weight`` (λ_s), ``stability_rampup_epochs``, ``ema_decay`` (in [0, 1)).
+    ``loss``: ``lambda_stab`` (λ_s), ``stab_rampup_epochs``, ``ema_decay`` (in [0, 1)): the key
+    names of HybridNet's stability term (``hybridnet.loss``).
     """
     loss = check_keys("loss", loss_params, MT_LOSS_KEYS)
-    weight = check_number("loss.stability_weight", loss.get("stability_weight", 100.0))
-    rampup = check_number("loss.stability_rampup_epochs", loss.get("stability_rampup_epochs", 5))
+    weight = check_number("loss.lambda_stab", loss.get("lambda_stab", 100.0))
+    rampup = check_number("loss.stab_rampup_epochs", loss.get("stab_rampup_epochs", 5))
     decay = check_number("loss.ema_decay", loss.get("ema_decay", 0.99), 0.0, 1.0, high_open=True)
     train = prepare_training(train_params, seed, defaults={"batch_labeled": 20, "batch_unlabeled": 80})
     shift, flip = resolve_augment(train.augment)
