@@ -126,13 +126,12 @@ def test_jpeg_folder_with_val_subfolder_and_non_square_images(tmp_path):
 
 def test_bad_paths_and_parameters_give_clear_errors(tmp_path, folder):
     from ssl_pipelines.data import ConfigError
-    from ssl_pipelines.pipelines.common_nodes import load_dataset as load_in_memory
-    from ssl_pipelines.pipelines.common_nodes import load_streamable_dataset as load_node
+    from ssl_pipelines.pipelines.common_nodes import load_dataset as load_node
 
     missing = tmp_path / "no_imagenet_here"
     params = {"name": "image_folder", "path": str(missing), "streaming": True, "resize": [16, 16]}
-    with pytest.raises(ConfigError, match="only wired into the swwae_vgg pipeline"):
-        load_in_memory({**params, "path": str(folder)}, 0)  # pipelines whose nodes need arrays
+    with pytest.raises(ConfigError, match="data.streaming must be true or false, got 'yes'"):
+        load_node({**params, "streaming": "yes"}, 0)
     with pytest.raises(DataError, match=f"path {str(missing)!r} does not exist"):
         load_node(params, 0)
     with pytest.raises(DataError, match="has no 'training' sub-folder"):

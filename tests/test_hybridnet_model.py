@@ -8,8 +8,8 @@ import tensorflow as tf
 
 from harness import check_method_model
 from ssl_pipelines import data, methods, models
-from ssl_pipelines.pipelines.hybridnet.nodes import hybridnet_kwargs
-from ssl_pipelines.pipelines.mean_teacher.nodes import resolve_augment
+from ssl_pipelines.params import Section, parse_augment
+from ssl_pipelines.params.ema_teacher import parse_hybrid_loss
 
 TINY = dict(stages=[[4, 1], [6, 1]], top=[8])
 
@@ -164,7 +164,7 @@ def test_mean_teacher_trains_saves_reloads_and_updates_ema(tmp_path):
     ds = data.load_dataset("digits")
     sp = data.split_labeled_unlabeled(ds, labels_per_class=3, seed=0)
     net = models.build_backbone("hybrid_convlarge", sp.input_shape, 10, **TINY)
-    model = methods.MeanTeacher(net, ema_decay=0.9, stability_weight=10.0, augment_shift=1)
+    model = methods.MeanTeacher(net, ema_decay=0.9, lambda_stab=10.0, augment_shift=1)
     stream = data.ssl_stream(sp.x_labeled, sp.y_labeled, sp.x_unlabeled, batch_labeled=10, batch_unlabeled=10)
     loaded = check_method_model(model, stream, sp.x_test[:8], tmp_path,
                                 expected_metrics=("cross_entropy", "stability", "accuracy"))
@@ -180,11 +180,20 @@ def test_mean_teacher_trains_saves_reloads_and_updates_ema(tmp_path):
         np.testing.assert_allclose(t.numpy(), a * before + (1 - a) * s.numpy(), rtol=1e-5, atol=1e-6)
 
 
+def hybridnet_kwargs(loss, steps_per_epoch, epochs):
+    return parse_hybrid_loss(loss).model_kwargs(steps_per_epoch, epochs)
+
+
+def resolve_augment(augment):
+    a = parse_augment(Section("train", {"augment": augment}, {"augment"}))
+    return a.max_shift, a.flip
+
+
 def test_loss_parameters_are_validated_before_training():
     kw = hybridnet_kwargs({"lambda_rec": 0.5, "rec_rampup_epochs": 2}, steps_per_epoch=10, epochs=7)
     assert kw["lambda_rec"] == 0.5 and kw["rec_rampup_steps"] == 20 and kw["rampdown_steps"] == 70
     assert kw["stab_rampup_steps"] == 50 and kw["inter_rampup_steps"] == 20
-    with pytest.raises(data.ConfigError, match=r"loss.lambda_stab must be a number >= 0.0, got -1"):
+    with pytest.raises(data.ConfigError, match=r"loss.lambda_stab must be a non-negative number, got -1"):
         hybridnet_kwargs({"lambda_stab": -1}, 10, 7)
     with pytest.raises(data.ConfigError, match=r"unknown loss parameter\(s\) \['lambda_recon'\]"):
         hybridnet_kwargs({"lambda_recon": 1}, 10, 7)
@@ -195,5 +204,7 @@ def test_loss_parameters_are_validated_before_training():
     with pytest.raises(data.ConfigError, match="at least one"):
         hybridnet_kwargs({"lambda_cls": 0, "lambda_rec": 0, "lambda_inter": 0, "lambda_stab": 0}, 10, 7)
     assert resolve_augment({"max_shift": 2, "flip": True}) == (2, True)
-    with pytest.raises(data.ConfigError, match="max_shift"):
+    with pytest.raises(data.ConfigError, match=r"train.augment.max_shift must be a non-negative integer, got -1"):
         resolve_augment({"max_shift": -1})
+    with pytest.raises(data.ConfigError, match=r"unknown train.augment parameter\(s\) \['shift'\]"):
+        resolve_augment({"shift": 1})

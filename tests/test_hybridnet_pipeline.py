@@ -56,4 +56,4 @@ def test_hybridnet_rejects_bad_loss_parameters_before_training(kedro_project):
     err = info.value
     while err is not None and not isinstance(err, ConfigError):
         err = err.__cause__ or err.__context__
-    assert err is not None and "loss.lambda_rec must be a number >= 0.0, got -0.5" in str(err)
+    assert err is not None and "loss.lambda_rec must be a non-negative number, got -0.5" in str(err)

@@ -6,7 +6,11 @@ import pytest
 import tensorflow as tf
 
 from ssl_pipelines.data import ConfigError
-from ssl_pipelines.pipelines.training_nodes import prepare_training
+from ssl_pipelines.params import parse_train
+
+
+def prepare_training(params, seed):
+    return parse_train(params, seed)[0]
 from ssl_pipelines.training import LinearLrDecay, linear_decay_factor
 
 

@@ -9,7 +9,10 @@ import pytest
 
 from conftest import mlflow_runs
 from ssl_pipelines.data import ConfigError
-from ssl_pipelines.pipelines.r2d2.nodes import D2Schedule, parse_d2_params, parse_finetune_params, pseudo_label_stats
+from ssl_pipelines.evaluation import pseudo_label_stats
+from ssl_pipelines.methods.r2d2 import RepredictionSchedule as D2Schedule
+from ssl_pipelines.params.r2d2 import parse_d2 as parse_d2_params
+from ssl_pipelines.params.r2d2 import parse_finetune as parse_finetune_params
 
 TINY = {"r2d2": {
     "supervised": {"epochs": 10, "verbose": 0},
@@ -19,13 +22,14 @@ TINY = {"r2d2": {
 
 
 @pytest.mark.parametrize("params,match", [
-    ({"alpha": -0.1}, r"d2.alpha must be a number > 0.0, got -0.1"),
-    ({"repredict_at": [0, 2]}, r"repredict_at must hold distinct epochs in 1..3"),
-    ({"repredict_at": "5"}, r"repredict_at must be a list"),
-    ({"lr_schedule": [[2, 0.1], [1, 0.01]]}, r"lr_schedule epochs must be increasing"),
-    ({"lr_schedule": [[5, 0.1]]}, r"lr_schedule must be a list of \[epoch, learning_rate\] pairs"),
-    ({"label_lr_reference_batch_size": 0}, r"label_lr_reference_batch_size must be a positive integer or null"),
-    ({"lamda": 4000}, r"unknown train parameter\(s\) \['lamda'\]"),
+    ({"alpha": -0.1}, r"d2.alpha must be a positive number, got -0.1"),
+    ({"repredict_at": [0, 2]}, r"d2.repredict_at must be distinct epochs in 1..3"),
+    ({"repredict_at": "5"}, r"d2.repredict_at must be a list"),
+    ({"lr_schedule": [[2, 0.1], [1, 0.01]]}, r"d2.lr_schedule must be pairs with increasing epochs"),
+    ({"lr_schedule": [[5, 0.1]]}, r"d2.lr_schedule must be a list of \[epoch, learning_rate\] pairs"),
+    ({"label_lr_reference_batch_size": 0}, r"d2.label_lr_reference_batch_size must be a positive integer, got 0"),
+    ({"lamda": 4000}, r"unknown d2 parameter\(s\) \['lamda'\]"),
+    ({"epochs": "abc"}, r"d2.epochs must be a positive integer, got 'abc'"),
 ])
 def test_bad_d2_parameters_raise_config_error(params, match):
     with pytest.raises(ConfigError, match=match):
@@ -34,7 +38,8 @@ def test_bad_d2_parameters_raise_config_error(params, match):
 
 def test_finetune_parameters_and_defaults():
     train, opts = parse_finetune_params({"epochs": 2}, seed=0)
-    assert train.epochs == 2 and train.batch_size == 64 and opts == {"repredict": True, "repredict_batch_size": 256}
+    assert train.epochs == 2 and train.batch_size == 64
+    assert (opts.repredict, opts.repredict_batch_size) == (True, 256)
     with pytest.raises(ConfigError, match="finetune.repredict must be true or false, got 'yes'"):
         parse_finetune_params({"repredict": "yes"}, seed=0)
 
@@ -65,8 +70,8 @@ def test_bad_parameter_fails_before_any_training(kedro_project):
     bad = {"r2d2": {**TINY["r2d2"], "d2": {**TINY["r2d2"]["d2"], "beta": "big"}}}
     with pytest.raises(Exception) as info:
         kedro_project("r2d2", params=bad)
-    assert "d2.beta must be a number >= 0.0, got 'big'" in str(info.value) or \
-        "d2.beta must be a number >= 0.0, got 'big'" in repr(info.value.__cause__)
+    assert "d2.beta must be a non-negative number, got 'big'" in str(info.value) or \
+        "d2.beta must be a non-negative number, got 'big'" in repr(info.value.__cause__)
     import pathlib
 
     assert not list(pathlib.Path("data/06_models").rglob("*.keras"))  # stage 1 never trained
@@ -119,16 +124,17 @@ def test_r2d2_pipeline_end_to_end(kedro_project):
 def test_parameter_files_validate(env):
     """Both parameter sets pass every check (the paper env merged over base)."""
     from conftest import load_parameters
-    from ssl_pipelines.pipelines.common_nodes import DATA_KEYS, check_keys
+
+    from ssl_pipelines.params import check_pipeline
 
     params = load_parameters(env)["r2d2"]
-    check_keys("data", params["data"], DATA_KEYS)
+    check_pipeline("r2d2", params)
     train, opts = parse_d2_params(params["d2"], seed=0)
     parse_finetune_params(params["finetune"], seed=0)
     if env == "paper":
         assert params["data"]["name"] == "cifar10" and params["data"]["labels_per_class"] == 400
-        assert train.epochs == 600 and opts["repredict_at"] == [300, 375, 450, 525]
-        assert (opts["alpha"], opts["beta"], opts["label_lr"], opts["label_lr_reference_batch_size"]) == (0.1, 0.03, 4000, 512)
+        assert train.epochs == 600 and opts.repredict_at == [300, 375, 450, 525]
+        assert (opts.alpha, opts.beta, opts.label_lr, opts.label_lr_reference_batch_size) == (0.1, 0.03, 4000, 512)
         assert params["model"]["backbone"] == "conv_large"
     else:
-        assert params["data"]["name"] == "digits" and opts["repredict_at"]
+        assert params["data"]["name"] == "digits" and opts.repredict_at

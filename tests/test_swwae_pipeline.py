@@ -99,15 +99,15 @@ def test_bad_dense_evaluation_parameters_raise_before_training(split, dense, mat
 @pytest.mark.parametrize("loss, match", [
     ({"reduction": "max"}, "reduction"),
     ({"weights": {"pool3": 1.0}}, "pool3"),  # pool3 is the top of a 3-block encoder, not a target
-    ({"weights": {"pool5": 0.0}}, "unknown finetune.loss.weights"),
+    ({"weights": {"pool5": 0.0}}, r"unknown finetune.loss.weights parameter\(s\) \['pool5'\]"),
     ({"weights": {"image": -1}}, "non-negative"),
     ({"typo": 1}, "unknown finetune.loss"),
 ])
 def test_bad_loss_parameters_raise(split, loss, match):
-    from ssl_pipelines.pipelines.swwae_vgg.nodes import check_loss_params
+    from ssl_pipelines.params.swwae import parse_loss
 
     with pytest.raises(ConfigError, match=match):
-        check_loss_params(loss, levels=3)
+        parse_loss(loss, levels=3)
 
 
 FAST = {"swwae_vgg": {
@@ -193,15 +193,14 @@ def test_parameter_files_validate(env):
     from conftest import load_parameters
     from ssl_pipelines.methods.swwae import decoder_pretraining_kwargs
     from ssl_pipelines.models import build_backbone
-    from ssl_pipelines.pipelines.common_nodes import DATA_KEYS, check_keys
-    from ssl_pipelines.pipelines.swwae_vgg.nodes import check_dense_params, check_loss_params, check_model_params
-    from ssl_pipelines.pipelines.training_nodes import prepare_training
+    from ssl_pipelines.params import check_pipeline
+    from ssl_pipelines.params.swwae import parse_dense, parse_loss, parse_model
 
     params = load_parameters(env)["swwae_vgg"]
     assert set(params) == {"seed", "data", "model", "pretrain", "decoder_layerwise", "decoder_chained", "finetune",
                            "reconstruction_plot", "evaluation", "dense_evaluation"}
-    model = check_model_params(params["model"])
-    kwargs = dict(model["backbone_kwargs"])
+    check_pipeline("swwae_vgg", params)  # every section, as the pipeline's first node does
+    kwargs = dict(parse_model(params["model"]).backbone_kwargs)
     size = params["data"]["resize"]
     channels = 3 if env == "paper" else 1
     # build at the configured input size and options, narrowed (the full paper VGG16 has ~138M
@@ -211,18 +210,15 @@ def test_parameter_files_validate(env):
     if env == "paper":
         assert kwargs == {"width": 1.0, "blocks": 5, "fc_units": 4096, "dropout": 0.5, "preprocessing": "caffe"}
         assert tuple(size) == (224, 224) and params["pretrain"]["init"] == "imagenet"
-    loss = check_loss_params(params["finetune"]["loss"], levels=kwargs["blocks"])
+    loss = parse_loss(params["finetune"]["loss"], levels=kwargs["blocks"])
     if env == "paper":
         assert loss["reduction"] == "sum" and loss["loss_weights"]["image"] == 1e-4
         assert loss["loss_weights"]["pool4"] == 1e-10 and loss["loss_weights"]["pool1"] == 1e-12
-    for stage in ("pretrain", "decoder_layerwise", "decoder_chained", "finetune"):
-        prepare_training(params[stage], 0, extra_keys={"init", "weights_path", "loss"})
     for stage in ("decoder_layerwise", "decoder_chained"):  # Steps 2-3: every weight 1 (paper: on Caffe's sum)
         pre = decoder_pretraining_kwargs(kwargs["blocks"], params[stage].get("loss"))
         assert pre["reduction"] == ("sum" if env == "paper" else "mean") and pre["classification_weight"] == 0
         assert pre["loss_weights"] == {"image": 1.0, **{f"pool{l}": 1.0 for l in range(1, kwargs["blocks"])}}
-    dense = check_dense_params(params["dense_evaluation"], (*size, channels))
-    check_keys("data", params["data"], DATA_KEYS)
+    dense = parse_dense(params["dense_evaluation"], (*size, channels))
     if env == "paper":  # the paper's data: streamed ImageNet folders, dense evaluation at Q = 256
         assert params["data"]["streaming"] and params["data"]["shorter_side"] == 256
         # METHODS.md §3.4: the full image, outputs averaged (no flip averaging)

@@ -85,21 +85,23 @@ def test_train_m2_rejects_bad_parameters_before_training(split, model_params, ma
 
 
 def test_bernoulli_likelihood_rejects_data_outside_unit_interval(split):
-    from ssl_pipelines.pipelines.m1.nodes import build_m1
-
     import dataclasses
+
+    from ssl_pipelines.params.vae import parse_m1
+    from ssl_pipelines.pipelines.common_generative import build_m1
 
     centered = dataclasses.replace(split, x_labeled=split.x_labeled - 0.5, x_unlabeled=split.x_unlabeled - 0.5)
     with pytest.raises(ConfigError, match=r"likelihood 'bernoulli' needs inputs in \[0, 1\]"):
-        build_m1(centered, {}, 0)
-    build_m1(centered, {"likelihood": "gaussian"}, 0)  # fine with a Gaussian likelihood
+        build_m1(centered, parse_m1({}), 0)
+    build_m1(centered, parse_m1({"likelihood": "gaussian"}), 0)  # fine with a Gaussian likelihood
 
 
 def test_m1_m2_threshold_validation(split):
-    from ssl_pipelines.pipelines.m1.nodes import build_m1
+    from ssl_pipelines.params.vae import parse_m1
+    from ssl_pipelines.pipelines.common_generative import build_m1
     from ssl_pipelines.pipelines.m1_m2.nodes import select_active_units
 
-    m1 = build_m1(split, {"latent_dim": 4, "hidden_units": [8]}, 0)
+    m1 = build_m1(split, parse_m1({"latent_dim": 4, "hidden_units": [8]}), 0)
     with pytest.raises(ConfigError, match="stack.active_threshold must be a non-negative number"):
         select_active_units(m1, split, {"active_threshold": "high"}, 0)
     with pytest.raises(ConfigError, match="no M1 latent unit has a posterior-mean std above"):

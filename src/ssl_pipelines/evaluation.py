@@ -59,3 +59,15 @@ def classification_report(
 def scalar_metrics(report: dict[str, Any]) -> dict[str, float]:
     """The scalar entries of a report (what goes to MLflow as metrics)."""
     return {k: float(v) for k, v in report.items() if isinstance(v, (int, float)) and k != "n"}
+
+
+def pseudo_label_stats(logits: np.ndarray, y_true: np.ndarray) -> dict[str, float]:
+    """Accuracy of ``argmax(logits)`` against ``y_true`` (rows with label -1 are skipped) and the
+    mean max probability of ``softmax(logits)`` over all rows (pseudo-label diagnostics; the
+    true labels of unlabeled images are never trained on)."""
+    logits = np.asarray(logits, np.float64)
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    known = np.asarray(y_true) >= 0
+    acc = float((p.argmax(axis=1)[known] == np.asarray(y_true)[known]).mean()) if known.any() else float("nan")
+    return {"accuracy": acc, "mean_max_prob": float(p.max(axis=1).mean())}

@@ -253,6 +253,7 @@ def file_ssl_stream(
     augment: dict | None = None,
     random_crop: bool = True,
     prefetch: int = 2,
+    batch_names: tuple[str, str] = ("batch_labeled", "batch_unlabeled"),
 ) -> tf.data.Dataset:
     """Endless SSL batch dicts decoded from files (see :func:`ssl_pipelines.data.ssl_stream`).
 
@@ -262,13 +263,13 @@ def file_ssl_stream(
     ``batch_unlabeled > 0`` and the split has unlabeled files.
     """
     n_l = len(split.files_labeled)
-    b_l = _check_batch("batch_labeled", batch_labeled, n_l, "labeled")
+    b_l = _check_batch(batch_names[0], batch_labeled, n_l, "labeled")
     use_u = bool(batch_unlabeled) and len(split.files_unlabeled) > 0
     kw = {"image_size": split.image_size, "shorter_side": split.shorter_side, "channels": split.channels}
     load = (lambda p, s: _load(p, crop_seed=s, **kw)) if random_crop else (lambda p, s: _load(p, **kw))
     parts = [_endless_images(split.files_labeled, split.y_labeled, b_l, seed, load)]
     if use_u:
-        b_u = _check_batch("batch_unlabeled", batch_unlabeled, len(split.files_unlabeled), "unlabeled")
+        b_u = _check_batch(batch_names[1], batch_unlabeled, len(split.files_unlabeled), "unlabeled")
         parts.append(_endless_images(split.files_unlabeled, split.y_unlabeled, b_u, seed + 1, load))
     aug = _augmenter(augment)
     if aug is not None:

@@ -36,10 +36,12 @@ INDEX_UNLABELED = "index_unlabeled"
 
 
 def _check_batch(name: str, batch: int, available: int, what: str) -> int:
+    """The one rule for a batch larger than its data: an error naming the parameter."""
     if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
         raise ConfigError(f"{name} must be a positive integer, got {batch!r}")
     if batch > available:
-        raise ConfigError(f"{name}={batch} is larger than the {available} {what} examples available")
+        raise ConfigError(f"{name}={batch} is larger than the {available} {what} examples available; "
+                          f"lower {name} (or label more examples)")
     return int(batch)
 
 
@@ -83,6 +85,7 @@ def ssl_stream(
     with_indices: bool = False,
     augment: dict | None = None,
     prefetch: int = 2,
+    batch_names: tuple[str, str] = ("batch_labeled", "batch_unlabeled"),
 ) -> tf.data.Dataset:
     """Zip an endless labeled stream with an endless unlabeled stream into SSL batch dicts.
 
@@ -94,19 +97,21 @@ def ssl_stream(
         seed: seeds the shuffling and the augmentation.
         with_indices: add ``index_labeled`` / ``index_unlabeled``.
         augment: ``{"max_shift": int, "flip": bool}`` applied independently to both parts.
+        batch_names: the parameter names of the two batch sizes, for error messages
+            (e.g. ``("train.batch_size", "train.batch_unlabeled")``).
 
     Raises:
         ConfigError: a batch size that is not positive or larger than its data.
     """
     n_l = len(x_labeled)
-    b_l = _check_batch("batch_labeled", batch_labeled, n_l, "labeled")
+    b_l = _check_batch(batch_names[0], batch_labeled, n_l, "labeled")
     use_u = x_unlabeled is not None and batch_unlabeled
     xl = tf.constant(np.asarray(x_labeled, np.float32))
     yl = tf.constant(np.asarray(y_labeled, np.int32))
     parts = [_shuffled_batches(n_l, b_l, seed)]
     if use_u:
         n_u = len(x_unlabeled)
-        b_u = _check_batch("batch_unlabeled", batch_unlabeled, n_u, "unlabeled")
+        b_u = _check_batch(batch_names[1], batch_unlabeled, n_u, "unlabeled")
         xu = tf.constant(np.asarray(x_unlabeled, np.float32))
         parts.append(_shuffled_batches(n_u, b_u, seed + 1))
     aug = _augmenter(augment)

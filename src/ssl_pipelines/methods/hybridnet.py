@@ -14,7 +14,6 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from ssl_pipelines.data.streams import X_LABELED, X_UNLABELED, Y_LABELED
 from ssl_pipelines.losses import (
     balanced_reconstruction_mse,
     branch_errors,
@@ -23,18 +22,15 @@ from ssl_pipelines.losses import (
     intermediate_reconstruction_mse,
     reconstruction_mse,
     sigmoid_rampup,
-    softmax_mse,
 )
-from ssl_pipelines.methods.base import SSLModel
-from ssl_pipelines.methods.mean_teacher import two_views
+from ssl_pipelines.methods.ema_teacher import EMATeacherModel
 from ssl_pipelines.models.hybrid_nets import compose_classifier
-from ssl_pipelines.training.ema import EMATeacher, clone_for_ema
 
 _PARTS = ("encoder_c", "classifier", "decoder_c", "encoder_u", "decoder_u")
 
 
 @keras.saving.register_keras_serializable(package="ssl_pipelines")
-class HybridNet(SSLModel):
+class HybridNet(EMATeacherModel):
     """HybridNet with a Mean Teacher stability term; every loss term can be switched off.
 
     Loss terms (METHODS.md §1.2; all ``(1/n)`` batch means of per-example values):
@@ -53,6 +49,8 @@ class HybridNet(SSLModel):
     removes that term *and its computation* (λ_r = λ_inter = 0 skips both decoders and ``E_u``;
     λ_s = 0 skips the teacher's forward pass), so Table 2a rows are configurations of this class.
 
+    The EMA teacher, the stability term and its keys are those of Mean Teacher
+    (:class:`~ssl_pipelines.methods.ema_teacher.EMATeacherModel`); HybridNet adds the branches.
     ``call(x)`` returns the **EMA teacher's** logits ``C'(E'_c(x))`` (the paper's test-time
     classifier; with ``lambda_stab = 0`` there is no teacher and ``call`` is the raw classifier);
     :meth:`student_logits` the raw classifier's, :meth:`reconstruct` the images. As in the
@@ -86,30 +84,19 @@ class HybridNet(SSLModel):
                  stab_rampup_steps: int = 0, rec_rampup_steps: int = 0, inter_rampup_steps: int = 0,
                  rampdown_steps: int = 0, augment_shift: int = 0, augment_flip: bool = False, **kwargs):
         kwargs.pop("backbone", None)
-        # === Branches ===
-        super().__init__(compose_classifier(encoder_c, classifier), **kwargs)
+        # === Branches; EMA teacher of C∘E_c (base class) ===
+        super().__init__(compose_classifier(encoder_c, classifier), teacher=teacher, lambda_stab=lambda_stab,
+                         stab_rampup_steps=stab_rampup_steps, ema_decay=ema_decay, augment_shift=augment_shift,
+                         augment_flip=augment_flip, **kwargs)
         self.encoder_c, self.classifier = encoder_c, classifier
         self.decoder_c, self.encoder_u, self.decoder_u = decoder_c, encoder_u, decoder_u
         self.num_levels = len(encoder_c.outputs) - 1
         self.switches_u = len(encoder_u.outputs) == 1 + 3 * self.num_levels
-        # === EMA teacher ===
-        # trainable (batch norm on batch statistics in training mode, as the reference code's EMA
-        # model), but never in the gradient step: see student_variables
-        self.teacher = teacher if teacher is not None else clone_for_ema(self.backbone, name="teacher", trainable=True)
-        self.ema = EMATeacher(self.backbone, ema_decay, teacher=self.teacher, trainable_only=True)
         # === Loss configuration ===
-        self.lambda_cls, self.lambda_rec = float(lambda_cls), float(lambda_rec)
-        self.lambda_inter, self.lambda_stab = float(lambda_inter), float(lambda_stab)
-        self.balanced, self.ema_decay = bool(balanced), float(ema_decay)
-        self.stab_rampup_steps, self.rec_rampup_steps = int(stab_rampup_steps), int(rec_rampup_steps)
-        self.inter_rampup_steps, self.rampdown_steps = int(inter_rampup_steps), int(rampdown_steps)
-        self.augment_shift, self.augment_flip = int(augment_shift), bool(augment_flip)
-
-    @property
-    def use_teacher(self) -> bool:
-        """The EMA teacher exists only with the stability term (Table 1's rows without stability
-        are plain classifiers): without it ``call`` is the raw classifier."""
-        return self.lambda_stab > 0
+        self.lambda_cls, self.lambda_rec, self.lambda_inter = float(lambda_cls), float(lambda_rec), float(lambda_inter)
+        self.balanced = bool(balanced)
+        self.rec_rampup_steps, self.inter_rampup_steps = int(rec_rampup_steps), int(inter_rampup_steps)
+        self.rampdown_steps = int(rampdown_steps)
 
     @property
     def student_variables(self) -> list:
@@ -123,12 +110,6 @@ class HybridNet(SSLModel):
         return out
 
     # === Forward ===
-    def call(self, x, training: bool = False):
-        return self.teacher(x, training=training) if self.use_teacher else self.backbone(x, training=training)
-
-    def student_logits(self, x, training: bool = False):
-        return self.backbone(x, training=training)
-
     def branches(self, x, training: bool = False) -> dict[str, Any]:
         """Run both branches: logits, ``x_hat_c``, ``x_hat_u``, ``x_hat`` and the per-level
         encoder activations ``h_c``/``h_u`` and decoder activations ``h_hat_c``/``h_hat_u``."""
@@ -157,11 +138,10 @@ class HybridNet(SSLModel):
 
     # === Losses ===
     def compute_losses(self, batch, training=True):
-        x_l, y = batch[X_LABELED], batch[Y_LABELED]
-        n_l = tf.shape(x_l)[0]
-        x = tf.concat([x_l, batch[X_UNLABELED]], 0) if X_UNLABELED in batch else x_l
-        x_s, x_t = two_views(x, self.augment_shift, self.augment_flip) if training else (x, x)
-        step = self.optimizer.iterations if getattr(self, "optimizer", None) is not None else 0
+        x, y, n_l = self.batch_inputs(batch)
+        x_s = self.student_view(x, training)
+        x_t = self.teacher_view(x, training) if self.use_teacher else None  # only with the stability term
+        step = self.step()
         zero = tf.constant(0.0)
         terms = {"reconstruction": zero, "intermediate": zero, "stability": zero, "stability_weight": zero}
         need_decoders = self.lambda_rec > 0 or self.lambda_inter > 0
@@ -189,37 +169,20 @@ class HybridNet(SSLModel):
             inter = tf.add_n([tf.reduce_mean(intermediate_reconstruction_mse(h_hat, h)) for h_hat, h in pairs])
             total += self.lambda_inter * sigmoid_rampup(step, self.inter_rampup_steps) * decay * inter
             terms["intermediate"] = inter
-        if self.lambda_stab > 0:
-            target = tf.stop_gradient(self.teacher(x_t, training=training))
-            stab = tf.reduce_mean(softmax_mse(logits, target))
-            weight = self.lambda_stab * sigmoid_rampup(step, self.stab_rampup_steps)
+        if self.use_teacher:
+            stab, weight = self.stability_term(logits, x_t, training)
             total += weight * stab
             terms["stability"], terms["stability_weight"] = stab, weight
         terms["loss"] = total
         terms["_logits_labeled"] = logits[:n_l]
         return terms
 
-    # === Training ===
-    def train_step(self, data):
-        batch = self.as_batch(data)
-        with tf.GradientTape() as tape:
-            terms = self.compute_losses(batch, training=True)
-        self.apply_gradients(tape, terms["loss"], self.student_variables)
-        if self.use_teacher:
-            self.ema.update(self.optimizer.iterations)
-        return self.update_trackers(terms, batch[Y_LABELED], terms["_logits_labeled"])
-
     # === Config ===
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
-        config.update(  # the parts via nested_models; the backbone is rebuilt from encoder_c + classifier
-
-            lambda_cls=self.lambda_cls, lambda_rec=self.lambda_rec, lambda_inter=self.lambda_inter,
-            lambda_stab=self.lambda_stab, balanced=self.balanced, ema_decay=self.ema_decay,
-            stab_rampup_steps=self.stab_rampup_steps, rec_rampup_steps=self.rec_rampup_steps,
-            inter_rampup_steps=self.inter_rampup_steps, rampdown_steps=self.rampdown_steps,
-            augment_shift=self.augment_shift, augment_flip=self.augment_flip,
-        )
+        config.update(lambda_cls=self.lambda_cls, lambda_rec=self.lambda_rec, lambda_inter=self.lambda_inter,
+                      balanced=self.balanced, rec_rampup_steps=self.rec_rampup_steps,
+                      inter_rampup_steps=self.inter_rampup_steps, rampdown_steps=self.rampdown_steps)
         return config
 
     def count_params_by_part(self) -> dict[str, int]:

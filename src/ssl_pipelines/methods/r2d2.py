@@ -147,14 +147,16 @@ class R2D2(SSLModel):
         return [*super().metrics, self.pseudo_label_change]
 
     # === Reprediction (R2) ===
-    def repredict(self, x_unlabeled: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    def repredict(self, x_unlabeled, batch_size: int = 256) -> np.ndarray:
         """Write the network's logits (eval mode, no augmentation) into every unlabeled row.
 
-        Returns the logits (``(n_unlabeled, C)``). METHODS.md §4.3/§4.7: logits, not probabilities.
+        ``x_unlabeled``: the unlabeled images in table order, an array or a finite ``tf.data``
+        stream of image batches (e.g. decoded files). Returns the logits (``(n_unlabeled, C)``).
+        METHODS.md §4.3/§4.7: logits, not probabilities.
         """
+        batches = x_unlabeled if isinstance(x_unlabeled, tf.data.Dataset) else eval_stream(x_unlabeled, batch_size=batch_size)
         # A plain loop of eval-mode calls rather than ``predict``: safe inside ``fit`` callbacks.
-        logits = np.concatenate([np.asarray(self(xb, training=False), np.float32)
-                                 for xb in eval_stream(x_unlabeled, batch_size=batch_size)])
+        logits = np.concatenate([np.asarray(self(xb, training=False), np.float32) for xb in batches])
         self.pseudo_labels.repredict(logits)
         return logits
 
@@ -170,3 +172,37 @@ class R2D2(SSLModel):
                       label_lr_reference_batch_size=self.label_lr_reference_batch_size,
                       labeled_logit_scale=self.pseudo_labels.labeled_logit_scale)
         return config
+
+
+class RepredictionSchedule(keras.callbacks.Callback):
+    """Stage 2's epoch loop (METHODS.md §4.3): the learning rate of ``lr_schedule`` at every
+    epoch start; at every epoch end ``record(completed_epochs)`` (e.g. the pseudo-labels'
+    accuracy), then ``repredict(completed_epochs)`` if the epoch is in ``repredict_at``. Works on
+    absolute epoch numbers, so a resumed ``fit`` keeps the schedule.
+
+    Args:
+        base_lr: the learning rate before the first ``lr_schedule`` epoch.
+        lr_schedule: ``[(epoch, lr), ...]`` with increasing epochs (piecewise constant).
+        repredict_at: epochs after which to repredict.
+        record, repredict: callables of the number of completed epochs.
+    """
+
+    def __init__(self, base_lr: float, lr_schedule, repredict_at, record, repredict):
+        super().__init__()
+        self._base_lr, self._schedule, self._at = float(base_lr), list(lr_schedule), set(repredict_at)
+        self._record, self._repredict = record, repredict
+
+    def lr_at(self, epoch: int) -> float:
+        lr = self._base_lr
+        for start, value in self._schedule:
+            if epoch >= start:
+                lr = value
+        return lr
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.model.optimizer.learning_rate = self.lr_at(epoch)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._record(epoch + 1)
+        if epoch + 1 in self._at:
+            self._repredict(epoch + 1)

@@ -1,32 +1,36 @@
-"""Sub-pipelines every method reuses (STYLE.md #8): the data split in front, evaluation behind.
+"""Sub-pipelines every method reuses (STYLE.md #8): the parameter check and data split in front,
+evaluation behind.
 
 ``method_pipeline(name, training)`` wraps a method's training nodes between them and namespaces
 the whole under ``name``, so a method's parameters live under ``<name>:`` in
 ``conf/base/parameters_<name>.yml`` and its datasets are ``<name>.<dataset>`` (matched by the
-dataset factories in ``conf/base/catalog.yml``).
+dataset factories in ``conf/base/catalog.yml``). Every pipeline reads its data through
+:mod:`ssl_pipelines.data.split_access`, in memory or streamed from files (``data.streaming``).
 """
 
 from __future__ import annotations
 
+from functools import partial, update_wrapper
+
 from kedro.pipeline import Node, Pipeline, node, pipeline
 
+from ssl_pipelines.params import sections_of
 from ssl_pipelines.pipelines.common_nodes import (
+    check_parameters,
     evaluate_classifier,
     load_dataset,
-    load_streamable_dataset,
     plot_learning_curves,
     split_labeled_unlabeled,
 )
 
 
-def data_pipeline(streaming: bool = False) -> Pipeline:
-    """load_dataset -> split_labeled_unlabeled: ``ssl_split``, ``split_indices``, ``split_summary``.
-
-    ``streaming=True`` lets ``data.streaming: true`` through (for pipelines whose nodes read the
-    split via :mod:`ssl_pipelines.data.split_access`)."""
-    load = load_streamable_dataset if streaming else load_dataset
+def data_pipeline(name: str) -> Pipeline:
+    """check_parameters -> load_dataset -> split_labeled_unlabeled: ``resolved_parameters``,
+    ``ssl_split``, ``split_indices``, ``split_summary``."""
+    check = update_wrapper(partial(check_parameters, name), check_parameters)
     return pipeline([
-        node(load, ["params:data", "params:seed"], "dataset", name="load_dataset"),
+        node(check, {s: f"params:{s}" for s in sections_of(name)}, "resolved_parameters", name="check_parameters"),
+        node(load_dataset, ["params:data", "params:seed", "resolved_parameters"], "dataset", name="load_dataset"),
         node(split_labeled_unlabeled, ["dataset", "params:data", "params:seed"],
              ["ssl_split", "split_indices", "split_summary"], name="split_labeled_unlabeled"),
     ])
@@ -42,11 +46,11 @@ def evaluation_pipeline(model: str = "trained_model", history: str = "training_h
 
 
 def method_pipeline(name: str, training: Pipeline | list[Node], model: str = "trained_model",
-                    history: str = "training_history", streaming: bool = False) -> Pipeline:
-    """``data_pipeline(streaming) + training + evaluation_pipeline()`` under namespace ``name``."""
+                    history: str = "training_history") -> Pipeline:
+    """``data_pipeline(name) + training + evaluation_pipeline()`` under namespace ``name``."""
     training = training if isinstance(training, Pipeline) else pipeline(training)
     return pipeline(
-        [data_pipeline(streaming), training, evaluation_pipeline(model, history)],
+        [data_pipeline(name), training, evaluation_pipeline(model, history)],
         namespace=name,
         prefix_datasets_with_namespace=True,
     )

@@ -25,47 +25,32 @@ from ssl_pipelines.data import (
 )
 from ssl_pipelines.data.sources import Dataset, require_path
 from ssl_pipelines.evaluation import classification_report, predict_part, scalar_metrics
+from ssl_pipelines.params import SPLIT_KEYS, LOAD_KEYS, check_pipeline, check_seed, parse_data, parse_evaluation
 
 logger = logging.getLogger(__name__)
 
-LOAD_KEYS = {"name", "path", "data_dir", "download", "test_fraction", "num_classes", "max_train", "max_test"}
-PREPROCESS_KEYS = {"resize", "channels", "normalization"}
-SPLIT_KEYS = {"labels_per_class", "num_labeled", "validation_per_class", "max_unlabeled",
-              "include_labeled_in_unlabeled", "use_extra_as_unlabeled"}
-STREAM_KEYS = {"streaming", "shorter_side", "train_dir", "test_dir"}
-DATA_KEYS = LOAD_KEYS | PREPROCESS_KEYS | SPLIT_KEYS | STREAM_KEYS
 STREAMING_SOURCES = ("image_folder",)
 
 
-def check_keys(section: str, params: dict | None, allowed: set[str]) -> dict:
-    """Reject unknown parameter keys (typos) with a message listing the allowed ones."""
-    params = dict(params or {})
-    unknown = sorted(set(params) - allowed)
-    if unknown:
-        raise ConfigError(f"unknown {section} parameter(s) {unknown}; allowed: {sorted(allowed)}")
-    return params
+def check_parameters(pipeline: str, **sections: Any) -> dict:
+    """Check every parameter section of ``pipeline`` before anything loads or trains
+    (:func:`ssl_pipelines.params.check_pipeline`); returns the resolved parameters (JSON artifact)."""
+    resolved = check_pipeline(pipeline, sections)
+    logger.info("%s: parameters checked (%d sections)", pipeline, len(resolved))
+    return resolved
 
 
-def check_seed(seed: Any) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
-    return int(seed)
-
-
-def load_dataset(data_params: dict, seed: int, allow_streaming: bool = False) -> Dataset | FileDataset:
+def load_dataset(data_params: dict, seed: int, resolved_parameters: dict | None = None) -> Dataset | FileDataset:
     """Load the configured data set, preprocess and validate it (before anything trains).
 
     With ``data.streaming: true`` only the file list is read (:func:`index_streaming_dataset`);
-    that needs ``allow_streaming`` (:func:`load_streamable_dataset`), i.e. a pipeline whose nodes
-    read splits through :mod:`ssl_pipelines.data.split_access`.
+    every training node reads splits through :mod:`ssl_pipelines.data.split_access`, so any
+    method trains from streamed files. ``resolved_parameters`` (the output of
+    :func:`check_parameters`) only orders this node after the parameter check.
     """
-    params = check_keys("data", data_params, DATA_KEYS)
+    params = parse_data(data_params).values
     seed = check_seed(seed)
     if params.get("streaming"):
-        if not allow_streaming:
-            raise ConfigError("data.streaming: true is only wired into the swwae_vgg pipeline so far (its nodes "
-                              "read splits through data.split_access); this pipeline needs in-memory data: "
-                              "set data.streaming: false")
         return index_streaming_dataset(params)
     load_kwargs = {k: params[k] for k in LOAD_KEYS if params.get(k) is not None}
     ds = _load_dataset(**load_kwargs, seed=seed)  # the seed only matters for digits' train/test draw
@@ -76,11 +61,6 @@ def load_dataset(data_params: dict, seed: int, allow_streaming: bool = False) ->
     )
     logger.info("loaded %s: %s (normalization %s)", ds.name, ds.summary(), norm["normalization"])
     return ds
-
-
-def load_streamable_dataset(data_params: dict, seed: int) -> Dataset | FileDataset:
-    """:func:`load_dataset` for pipelines whose nodes also accept a streaming ``FileSplit``."""
-    return load_dataset(data_params, seed, allow_streaming=True)
 
 
 def index_streaming_dataset(params: dict) -> FileDataset:
@@ -113,7 +93,7 @@ def split_labeled_unlabeled(ds: Dataset | FileDataset, data_params: dict,
     """Seeded class-balanced split. Returns the split, its indices (saved) and a summary (logged).
 
     A streaming :class:`FileDataset` gets the same draw on its file list (a ``FileSplit``)."""
-    params = check_keys("data", data_params, DATA_KEYS)
+    params = parse_data(data_params).values
     kwargs = {k: params[k] for k in SPLIT_KEYS if params.get(k) is not None}
     if isinstance(ds, FileDataset):
         kwargs.pop("use_extra_as_unlabeled", None)  # an image folder has no extra split
@@ -137,14 +117,12 @@ def evaluate_classifier(model, split, eval_params: dict | None = None) -> tuple[
         the full report (JSON artifact: per-class accuracy, confusion matrix, validation metrics)
         and the confusion-matrix figure.
     """
-    params = check_keys("evaluation", eval_params, {"batch_size", "top_k"})
-    batch_size = int(params.get("batch_size", 256))
-    top_k = tuple(params.get("top_k", (1, 5)))
-    report = classification_report(predict_part(model, split, "test", batch_size), split.y_test,
-                                   split.num_classes, top_k)
+    ev = parse_evaluation(eval_params)
+    report = classification_report(predict_part(model, split, "test", ev.batch_size), split.y_test,
+                                   split.num_classes, ev.top_k)
     if split_access.part_size(split, "validation"):
-        val = classification_report(predict_part(model, split, "validation", batch_size), split.y_val,
-                                    split.num_classes, top_k)
+        val = classification_report(predict_part(model, split, "validation", ev.batch_size), split.y_val,
+                                    split.num_classes, ev.top_k)
         report["validation"] = scalar_metrics(val)
     metrics = {k: {"value": v, "step": 0} for k, v in scalar_metrics(report).items()}
     val_metrics = {k: {"value": v, "step": 0} for k, v in report.get("validation", {}).items()}
@@ -155,6 +133,17 @@ def evaluate_classifier(model, split, eval_params: dict | None = None) -> tuple[
         title=f"test accuracy {100 * report['accuracy']:.2f}%",
     )
     return metrics, val_metrics, report, fig
+
+
+def evaluate_student(model, split, eval_params: dict | None = None) -> tuple[dict, dict]:
+    """Test metrics of an EMA-teacher model's raw (student) classifier ``model.backbone``
+    (``evaluate_classifier`` evaluates ``model.call``, the teacher): ``student_metrics`` (logged
+    as ``student.accuracy``, ``student.error``, ...) and a JSON report."""
+    ev = parse_evaluation(eval_params)
+    report = classification_report(predict_part(model.backbone, split, "test", ev.batch_size), split.y_test,
+                                   split.num_classes, ev.top_k)
+    logger.info("raw (student) classifier test accuracy: %.4f", report["accuracy"])
+    return {k: {"value": v, "step": 0} for k, v in scalar_metrics(report).items()}, report
 
 
 def plot_learning_curves(history: dict) -> Figure:

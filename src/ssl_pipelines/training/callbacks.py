@@ -71,3 +71,23 @@ class MlflowMetricsLogger(keras.callbacks.Callback):
                 metrics[f"{self.prefix}.{k}"] = v
         if metrics:
             mlflow.log_metrics(metrics, step=epoch + self.step_offset)
+
+
+class ThroughputLogger(keras.callbacks.Callback):
+    """Records training images per second of each epoch (``steps x batch / wall time``) in
+    ``rates``."""
+
+    def __init__(self, images_per_step: int, steps: int):
+        super().__init__()
+        self.images = int(images_per_step) * int(steps)
+        self.rates: list[float] = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        import time
+
+        self._t0 = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        import time
+
+        self.rates.append(self.images / max(time.perf_counter() - self._t0, 1e-9))

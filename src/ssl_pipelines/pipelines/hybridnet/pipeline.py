@@ -4,7 +4,7 @@ from kedro.pipeline import Pipeline, node
 
 from ssl_pipelines.pipelines.common import method_pipeline
 from ssl_pipelines.pipelines.hybridnet.nodes import plot_reconstructions, train_hybridnet
-from ssl_pipelines.pipelines.mean_teacher.nodes import evaluate_student
+from ssl_pipelines.pipelines.common_nodes import evaluate_student
 
 
 def create_pipeline(**kwargs) -> Pipeline:

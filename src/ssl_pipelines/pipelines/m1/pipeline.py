@@ -3,7 +3,8 @@
 from kedro.pipeline import Pipeline, node
 
 from ssl_pipelines.pipelines.common import method_pipeline
-from ssl_pipelines.pipelines.m1.nodes import plot_m1, pretrain_m1, train_m1_classifier
+from ssl_pipelines.pipelines.common_generative import pretrain_m1
+from ssl_pipelines.pipelines.m1.nodes import plot_m1, train_m1_classifier
 
 
 def create_pipeline(**kwargs) -> Pipeline:

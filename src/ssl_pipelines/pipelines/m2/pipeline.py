@@ -3,7 +3,8 @@
 from kedro.pipeline import Pipeline, node
 
 from ssl_pipelines.pipelines.common import method_pipeline
-from ssl_pipelines.pipelines.m2.nodes import plot_generative, train_m2
+from ssl_pipelines.pipelines.common_generative import plot_generative
+from ssl_pipelines.pipelines.m2.nodes import train_m2
 
 
 def create_pipeline(**kwargs) -> Pipeline:

@@ -1,9 +1,10 @@
-"""split -> train_mean_teacher -> evaluate (EMA teacher, shared node) + evaluate_student (raw)."""
+"""split -> train_mean_teacher -> evaluate (EMA teacher) + evaluate_student (raw classifier)."""
 
 from kedro.pipeline import Pipeline, node
 
 from ssl_pipelines.pipelines.common import method_pipeline
-from ssl_pipelines.pipelines.mean_teacher.nodes import evaluate_student, train_mean_teacher
+from ssl_pipelines.pipelines.common_nodes import evaluate_student
+from ssl_pipelines.pipelines.mean_teacher.nodes import train_mean_teacher
 
 
 def create_pipeline(**kwargs) -> Pipeline:

@@ -14,8 +14,7 @@ from ssl_pipelines.pipelines.r2d2.nodes import (
 
 def create_pipeline(**kwargs) -> Pipeline:
     return method_pipeline("r2d2", [
-        node(train_supervised_stage, ["ssl_split", "params:model", "params:supervised", "params:d2",
-                                     "params:finetune", "params:seed"],
+        node(train_supervised_stage, ["ssl_split", "params:model", "params:supervised", "params:seed"],
              ["supervised_model", "supervised_history"], name="train_supervised_stage"),
         node(train_d2_stage, ["supervised_model", "ssl_split", "params:d2", "params:seed"],
              ["d2_model", "d2_history", "d2_pseudo_label_metrics"], name="train_d2_stage"),

@@ -34,4 +34,4 @@ def create_pipeline(**kwargs) -> Pipeline:
              "reconstruction_plot", name="plot_reconstructions"),
         node(evaluate_dense, ["trained_model", "ssl_split", "params:dense_evaluation", "params:evaluation"],
              ["dense_metrics", "dense_report"], name="evaluate_dense"),
-    ], streaming=True)  # its nodes read in-memory or streamed (data.streaming) splits alike
+    ])

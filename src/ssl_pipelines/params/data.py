@@ -1,0 +1,53 @@
+"""The ``data:`` and ``evaluation:`` sections every pipeline shares, and the ``model:`` section of
+pipelines that train a registered backbone."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from ssl_pipelines.params.reader import Section
+
+LOAD_KEYS = frozenset({"name", "path", "data_dir", "download", "test_fraction", "num_classes", "max_train",
+                       "max_test"})
+PREPROCESS_KEYS = frozenset({"resize", "channels", "normalization"})
+SPLIT_KEYS = frozenset({"labels_per_class", "num_labeled", "validation_per_class", "max_unlabeled",
+                        "include_labeled_in_unlabeled", "use_extra_as_unlabeled"})
+STREAM_KEYS = frozenset({"streaming", "shorter_side", "train_dir", "test_dir"})
+DATA_KEYS = LOAD_KEYS | PREPROCESS_KEYS | SPLIT_KEYS | STREAM_KEYS
+EVALUATION_KEYS = frozenset({"batch_size", "top_k"})
+BACKBONE_KEYS = frozenset({"backbone", "backbone_kwargs"})
+
+
+def parse_data(params: dict | None) -> Section:
+    """The ``data:`` section (the loaders check the values of their own keys)."""
+    s = Section("data", params, DATA_KEYS)
+    s.flag("streaming", False)
+    return s
+
+
+@dataclasses.dataclass(frozen=True)
+class Evaluation:
+    batch_size: int = 256
+    top_k: tuple[int, ...] = (1, 5)
+
+
+def parse_evaluation(params: dict | None) -> Evaluation:
+    s = Section("evaluation", params, EVALUATION_KEYS)
+    return Evaluation(batch_size=s.int("batch_size", 256), top_k=tuple(s.ints("top_k", [1, 5])))
+
+
+@dataclasses.dataclass(frozen=True)
+class Backbone:
+    """``model: {backbone: <registered name>, backbone_kwargs: {...}}``."""
+
+    name: str
+    kwargs: dict
+
+
+def parse_backbone(params: dict | None, section: str = "model", default: str | None = None,
+                   extra_keys: frozenset[str] = frozenset()) -> tuple[Backbone, Section]:
+    s = Section(section, params, BACKBONE_KEYS | extra_keys)
+    name = s.get("backbone", default)
+    if not name or not isinstance(name, str):
+        raise s.fail("backbone", "the name of a registered backbone", name)
+    return Backbone(name=name, kwargs=s.mapping("backbone_kwargs")), s

@@ -1,0 +1,120 @@
+"""Sections of the generative pipelines (Kingma et al. 2014, METHODS.md §5): the VAE of M1 and
+M2 (``m1.model``, ``m2.model``, ``m1_m2.m1`` / ``m1_m2.m2``), M1+M2's ``stack`` and ``plots``."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from ssl_pipelines.data.errors import ConfigError
+from ssl_pipelines.losses.vae import KL_ESTIMATORS, M2_BOUND_WEIGHTINGS
+from ssl_pipelines.models.mlp import KERNEL_INITIALIZERS
+from ssl_pipelines.models.vae import LOG_VAR_ACTIVATIONS
+from ssl_pipelines.params.data import Backbone, parse_backbone
+from ssl_pipelines.params.reader import Section
+
+VAE_KEYS = frozenset({"latent_dim", "hidden_units", "activation", "kernel_init_std", "likelihood", "binarize"})
+M1_KEYS = VAE_KEYS | {"classifier"}
+M2_KEYS = VAE_KEYS | {"classifier_hidden_units", "alpha", "bound_weighting", "kl", "log_var_activation",
+                      "kernel_initializer"}
+STACK_KEYS = frozenset({"active_threshold", "active_sample"})
+PLOT_KEYS = frozenset({"num_images", "num_samples"})
+LIKELIHOODS = ("bernoulli", "gaussian")
+#: stream batches of M2-style training when ``train:`` sets none (the paper's 10 + 100 on MNIST)
+M2_TRAIN_DEFAULTS = {"batch_labeled": 10, "batch_unlabeled": 100}
+
+
+@dataclasses.dataclass(frozen=True)
+class VAEParams:
+    """One VAE's architecture and noise (decoders mirror ``hidden_units``)."""
+
+    latent_dim: int
+    hidden_units: list[int]
+    activation: str
+    kernel_init_std: float | None  # None = Glorot
+    likelihood: str
+    binarize: bool
+
+    @property
+    def layer_kwargs(self) -> dict:
+        return {"activation": self.activation, "kernel_init_std": self.kernel_init_std}
+
+
+@dataclasses.dataclass(frozen=True)
+class M1Params(VAEParams):
+    classifier: Backbone = Backbone("mlp", {})
+
+
+@dataclasses.dataclass(frozen=True)
+class M2Params(VAEParams):
+    classifier_hidden_units: list[int] = dataclasses.field(default_factory=list)
+    alpha: float = 0.1
+    bound_weighting: str = "paper"  # Eq. 9 per training point, or "mean" (issue-20 ablation)
+    kl: str = "analytic"  # Eq. 6 in closed form, or a one-sample estimate
+    log_var_activation: str = "linear"  # encoder log-variance head (softplus: variance >= 1)
+    kernel_initializer: str = "glorot_uniform"  # when kernel_init_std is null
+
+    @property
+    def layer_kwargs(self) -> dict:
+        return {**super().layer_kwargs, "kernel_initializer": self.kernel_initializer}
+
+
+def _vae(s: Section, hidden_default: list[int], min_layers: int = 0, likelihood: str = "bernoulli",
+         binarize: bool = True) -> dict:
+    activation = s.text("activation", "softplus")
+    return {"latent_dim": s.int("latent_dim", 50), "hidden_units": s.ints("hidden_units", hidden_default,
+                                                                           min_length=min_layers),
+            "activation": activation,
+            "kernel_init_std": None if s.is_null("kernel_init_std") else s.number("kernel_init_std", 1e-3, low_open=True),
+            "likelihood": s.choice("likelihood", likelihood, LIKELIHOODS), "binarize": s.flag("binarize", binarize)}
+
+
+def parse_m1(params: dict | None, section: str = "model") -> M1Params:
+    """M1 (paper: 2 x 500 softplus, z = 50, N(0, 1e-3^2) weights; ``classifier`` on mu(x))."""
+    s = Section(section, params, M1_KEYS)
+    classifier, _ = parse_backbone(s.get("classifier", {"backbone": "mlp"}), f"{section}.classifier", default="mlp")
+    return M1Params(**_vae(s, [500, 500]), classifier=classifier)
+
+
+def parse_m2(params: dict | None, section: str = "model", likelihood: str = "bernoulli",
+             binarize: bool = True) -> M2Params:
+    """M2 (paper: one hidden layer of 500 softplus units everywhere, z = 50, alpha = 0.1)."""
+    s = Section(section, params, M2_KEYS)
+    vae = _vae(s, [500], min_layers=1, likelihood=likelihood, binarize=binarize)
+    return M2Params(**vae, classifier_hidden_units=s.ints("classifier_hidden_units", vae["hidden_units"]),
+                    alpha=s.number("alpha", 0.1),
+                    bound_weighting=s.choice("bound_weighting", "paper", M2_BOUND_WEIGHTINGS),
+                    kl=s.choice("kl", "analytic", KL_ESTIMATORS),
+                    log_var_activation=s.choice("log_var_activation", "linear", LOG_VAR_ACTIVATIONS),
+                    kernel_initializer=s.choice("kernel_initializer", "glorot_uniform", KERNEL_INITIALIZERS))
+
+
+@dataclasses.dataclass(frozen=True)
+class StackParams:
+    """M1+M2: keep the M1 latent units whose posterior-mean std exceeds ``active_threshold`` over
+    ``active_sample`` unlabeled images (reference code: 0.1 over 1000)."""
+
+    active_threshold: float = 0.1
+    active_sample: int = 1000
+
+
+def parse_stack(params: dict | None) -> StackParams:
+    s = Section("stack", params, STACK_KEYS)
+    return StackParams(s.number("active_threshold", 0.1), s.int("active_sample", 1000))
+
+
+@dataclasses.dataclass(frozen=True)
+class PlotParams:
+    num_images: int = 10
+    num_samples: int = 5
+
+
+def parse_plots(params: dict | None, num_samples: int = 5, section: str = "plots") -> PlotParams:
+    s = Section(section, params, PLOT_KEYS)
+    return PlotParams(s.int("num_images", 10), s.int("num_samples", num_samples))
+
+
+def check_bernoulli_inputs(low: float, high: float, likelihood: str) -> None:
+    """A Bernoulli likelihood needs inputs in [0, 1] (``data.normalization: unit``)."""
+    if likelihood == "bernoulli" and (low < 0.0 or high > 1.0):
+        raise ConfigError(f"likelihood 'bernoulli' needs inputs in [0, 1], got values in [{low:.3g}, {high:.3g}]; "
+                          f"use data.normalization: unit or likelihood: gaussian")

@@ -1,0 +1,36 @@
+"""Training shared by the EMA-teacher pipelines (``mean_teacher``, ``hybridnet``): the same
+stream (no augmentation in it: the models draw their two views), defaults and stage body."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import keras
+
+from ssl_pipelines.params import TrainConfig, parse_train
+from ssl_pipelines.params.ema_teacher import EMA_TRAIN_DEFAULTS
+from ssl_pipelines.pipelines.common_training import (
+    compile_model,
+    fit_stage,
+    start_stage,
+    training_batches,
+    validation_batches,
+)
+
+
+def ema_train_config(train_params: dict | None, seed: int) -> TrainConfig:
+    """The checked ``train:`` section (20 + 80 batches by default), seeded for the stage."""
+    return start_stage(parse_train(train_params, seed, defaults=EMA_TRAIN_DEFAULTS)[0])
+
+
+def augment_kwargs(train: TrainConfig) -> dict:
+    """``train.augment`` as the models' arguments (two views drawn inside ``train_step``)."""
+    return {"augment_shift": train.augment.max_shift, "augment_flip": train.augment.flip}
+
+
+def train_ema_model(build: Callable[[int], keras.Model], split, train: TrainConfig, stage: str):
+    """Build the model with ``build(steps_per_epoch)`` (ramp-ups are in epochs), compile, fit.
+    Returns the model and its history."""
+    stream, steps = training_batches(split, train, augment_in_stream=False)
+    model = compile_model(build(steps), train)
+    return model, fit_stage(model, train, stream, steps, stage=stage, validation=validation_batches(split))

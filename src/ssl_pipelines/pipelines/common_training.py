@@ -1,0 +1,99 @@
+"""The training steps every method node composes: start a stage, build a backbone, build its
+stream, compile, fit. One stream path for every pipeline (:mod:`ssl_pipelines.data.split_access`),
+so in-memory and streamed image folders (``data.streaming: true``) train every method alike.
+
+The parameters come checked from :mod:`ssl_pipelines.params` (:class:`~ssl_pipelines.params.TrainConfig`).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import keras
+import tensorflow as tf
+
+from ssl_pipelines.data import split_access, steps_per_epoch
+from ssl_pipelines.models import build_backbone
+from ssl_pipelines.params import Backbone, TrainConfig
+from ssl_pipelines.training import fit_model, set_global_seed
+from ssl_pipelines.training.lr_schedule import LinearLrDecay
+
+logger = logging.getLogger(__name__)
+
+
+def start_stage(train: TrainConfig) -> TrainConfig:
+    """Seed Python, numpy and TensorFlow with the stage's seed (and switch on op determinism with
+    ``deterministic``) right before its models are built. Returns ``train``."""
+    set_global_seed(train.seed, deterministic=train.deterministic)
+    return train
+
+
+def build_backbone_for(split, backbone: Backbone, **overrides) -> keras.Model:
+    """A registered backbone for the split's inputs and classes."""
+    net = build_backbone(backbone.name, split.input_shape, split.num_classes, **{**backbone.kwargs, **overrides})
+    logger.info("backbone %s: %s parameters", backbone.name, f"{net.count_params():,}")
+    return net
+
+
+def training_batches(split, train: TrainConfig, *, unlabeled: bool = True, with_indices: bool = False,
+                     augment_in_stream: bool = True, epoch_over: str | None = None) -> tuple[tf.data.Dataset, int]:
+    """The stage's endless training stream and its steps per epoch.
+
+    Args:
+        unlabeled: a semi-supervised stream (``batch_labeled`` + ``batch_unlabeled`` per step);
+            else a labeled-only stream. The labeled batch is ``batch_labeled`` when set, else
+            ``batch_size``.
+        augment_in_stream: apply ``train.augment`` in the stream (off for models that draw
+            their own two augmented views, Mean Teacher and HybridNet).
+        epoch_over: what ``steps_per_epoch: null`` passes over once: ``"unlabeled"`` (default of
+            a semi-supervised stream), ``"labeled"`` (default of a labeled-only one) or ``"all"``
+            (labeled + unlabeled images at ``batch_labeled + batch_unlabeled`` per step).
+    """
+    b_l = int(train.batch_labeled or train.batch_size)
+    b_u = int(train.batch_unlabeled or 0) if unlabeled else 0
+    names = (train.key("batch_labeled" if train.batch_labeled else "batch_size"), train.key("batch_unlabeled"))
+    stream = split_access.training_stream(split, batch_labeled=b_l, batch_unlabeled=b_u, seed=train.seed,
+                                          augment=train.augment.as_dict() if augment_in_stream else None,
+                                          with_indices=with_indices, batch_names=names)
+    over = epoch_over or ("unlabeled" if b_u else "labeled")
+    n = {"unlabeled": split_access.part_size(split, "unlabeled"), "labeled": split_access.part_size(split, "labeled"),
+         "all": split_access.part_size(split, "labeled") + split_access.part_size(split, "unlabeled")}[over]
+    per_step = {"unlabeled": b_u, "labeled": b_l, "all": b_l + b_u}[over]
+    return stream, train.steps_per_epoch or steps_per_epoch(n, per_step)
+
+
+def validation_batches(split) -> tf.data.Dataset | None:
+    """The validation part as ``(x, y)`` batches, or None when the split holds none."""
+    return split_access.evaluation_stream(split, "validation") if split_access.part_size(split, "validation") else None
+
+
+def compile_model(model: keras.Model, train: TrainConfig) -> keras.Model:
+    model.compile(optimizer=train.optimizer, jit_compile=train.jit_compile)
+    return model
+
+
+def fit_stage(model: keras.Model, train: TrainConfig, stream: tf.data.Dataset, steps: int, *, stage: str,
+              validation: tf.data.Dataset | None = None, callbacks=None, epochs: int | None = None) -> dict:
+    """``fit_model`` with the stage's epochs, verbosity, learning-rate decay and resume key."""
+    callbacks = list(callbacks or [])
+    if train.lr_decay_start is not None:  # base rate read before any checkpoint restore
+        base = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+        callbacks.append(LinearLrDecay(base, train.lr_decay_start))
+    key = {"seed": train.seed, "augment": train.augment.as_dict()}
+    if train.lr_decay_start is not None:
+        key["lr_decay_start"] = train.lr_decay_start
+    return fit_model(model, stream, epochs=epochs or train.epochs, steps_per_epoch=steps, validation_data=validation,
+                     stage=stage, callbacks=callbacks, verbose=train.verbose, resume_key=key)
+
+
+def train_stage(model: keras.Model, split, train: TrainConfig, *, stage: str, unlabeled: bool = True,
+                with_indices: bool = False, augment_in_stream: bool = True, epoch_over: str | None = None,
+                validate: bool = True, callbacks=None) -> dict:
+    """Compile ``model``, build its stream (:func:`training_batches`) and fit it; returns the
+    per-epoch history. The common body of every training node."""
+    compile_model(model, train)
+    stream, steps = training_batches(split, train, unlabeled=unlabeled, with_indices=with_indices,
+                                     augment_in_stream=augment_in_stream, epoch_over=epoch_over)
+    logger.info("%s: %d epochs x %d steps", stage, train.epochs, steps)
+    return fit_stage(model, train, stream, steps, stage=stage, validation=validation_batches(split) if validate else None,
+                     callbacks=callbacks)
