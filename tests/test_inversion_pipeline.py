@@ -67,7 +67,7 @@ def test_train_node_rejects_bad_parameters_before_training(split):
 
 def test_train_and_plot_nodes(split):
     model, history = train_inversion(split, {**MODEL, "cotangent": "ones", "unsupervised_on": "all"},
-                                     {"epochs": 2, "steps_per_epoch": 3, "batch_labeled": 64, "verbose": 0}, 1)
+                                     {"epochs": 2, "steps_per_epoch": 3, "batch_labeled": 16, "verbose": 0}, 1)
     assert isinstance(model, InversionSSL) and model.cotangent == "ones" and model.unsupervised_on == "all"
     assert len(history["loss"]) == 2 and "val_accuracy" not in history  # no validation split here
     fig, metrics = plot_reconstructions(model, split, {"num_examples": 4, "num_eval": 30, "batch_size": 16})

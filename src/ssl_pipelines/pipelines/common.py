@@ -14,7 +14,7 @@ from functools import partial, update_wrapper
 
 from kedro.pipeline import Node, Pipeline, node, pipeline
 
-from ssl_pipelines.params import sections_of
+from ssl_pipelines.params import Schema, sections_of
 from ssl_pipelines.pipelines.common_nodes import (
     check_parameters,
     evaluate_classifier,
@@ -24,12 +24,13 @@ from ssl_pipelines.pipelines.common_nodes import (
 )
 
 
-def data_pipeline(name: str) -> Pipeline:
+def data_pipeline(name: str, schema: Schema | None = None) -> Pipeline:
     """check_parameters -> load_dataset -> split_labeled_unlabeled: ``resolved_parameters``,
-    ``ssl_split``, ``split_indices``, ``split_summary``."""
-    check = update_wrapper(partial(check_parameters, name), check_parameters)
+    ``ssl_split``, ``split_indices``, ``split_summary``. ``schema``: see :func:`method_pipeline`."""
+    check = update_wrapper(partial(check_parameters, name, schema), check_parameters)
     return pipeline([
-        node(check, {s: f"params:{s}" for s in sections_of(name)}, "resolved_parameters", name="check_parameters"),
+        node(check, {s: f"params:{s}" for s in sections_of(name, schema)}, "resolved_parameters",
+             name="check_parameters"),
         node(load_dataset, ["params:data", "params:seed", "resolved_parameters"], "dataset", name="load_dataset"),
         node(split_labeled_unlabeled, ["dataset", "params:data", "params:seed"],
              ["ssl_split", "split_indices", "split_summary"], name="split_labeled_unlabeled"),
@@ -46,11 +47,16 @@ def evaluation_pipeline(model: str = "trained_model", history: str = "training_h
 
 
 def method_pipeline(name: str, training: Pipeline | list[Node], model: str = "trained_model",
-                    history: str = "training_history") -> Pipeline:
-    """``data_pipeline(name) + training + evaluation_pipeline()`` under namespace ``name``."""
+                    history: str = "training_history", schema: Schema | None = None) -> Pipeline:
+    """``data_pipeline(name) + training + evaluation_pipeline()`` under namespace ``name``.
+
+    ``schema`` ({section: parser(values, seed)}, :mod:`ssl_pipelines.params`) names the method's
+    own parameter sections and how each is checked; the built-in methods' schemas are
+    ``ssl_pipelines.params.SCHEMAS`` (see docs/adding_a_method.md).
+    """
     training = training if isinstance(training, Pipeline) else pipeline(training)
     return pipeline(
-        [data_pipeline(name), training, evaluation_pipeline(model, history)],
+        [data_pipeline(name, schema), training, evaluation_pipeline(model, history)],
         namespace=name,
         prefix_datasets_with_namespace=True,
     )

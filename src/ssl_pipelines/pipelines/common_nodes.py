@@ -25,17 +25,17 @@ from ssl_pipelines.data import (
 )
 from ssl_pipelines.data.sources import Dataset, require_path
 from ssl_pipelines.evaluation import classification_report, predict_part, scalar_metrics
-from ssl_pipelines.params import SPLIT_KEYS, LOAD_KEYS, check_pipeline, check_seed, parse_data, parse_evaluation
+from ssl_pipelines.params import LOAD_KEYS, SPLIT_KEYS, Schema, check_pipeline, check_seed, parse_data, parse_evaluation
 
 logger = logging.getLogger(__name__)
 
 STREAMING_SOURCES = ("image_folder",)
 
 
-def check_parameters(pipeline: str, **sections: Any) -> dict:
+def check_parameters(pipeline: str, schema: Schema | None = None, **sections: Any) -> dict:
     """Check every parameter section of ``pipeline`` before anything loads or trains
     (:func:`ssl_pipelines.params.check_pipeline`); returns the resolved parameters (JSON artifact)."""
-    resolved = check_pipeline(pipeline, sections)
+    resolved = check_pipeline(pipeline, sections, schema)
     logger.info("%s: parameters checked (%d sections)", pipeline, len(resolved))
     return resolved
 
