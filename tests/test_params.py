@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import tensorflow as tf
+from tensorflow.python.framework import config as tf_config  # is_op_determinism_enabled: no public getter in TF 2.x
 from kedro.config import OmegaConfigLoader
 
 from conftest import REPO
@@ -98,8 +98,6 @@ def test_checking_has_no_global_side_effects():
     state = np.random.get_state()[1].copy()
     check_pipeline("r2d2", params)
     assert np.array_equal(np.random.get_state()[1], state)
-    from tensorflow.python.framework import config as tf_config  # no public getter in TF 2.x
-
     assert not tf_config.is_op_determinism_enabled()
     assert expected == np.random.default_rng(0).random()
 

@@ -40,7 +40,9 @@ TINY = {
              "finetune": {**STEP, "batch_size": 8}},
     "swwae_vgg": {"model": {"backbone_kwargs": {"blocks": 3, "width": 0.125, "fc_units": 16, "dropout": 0.0}},
                   "pretrain": {**STEP, "batch_size": 8},
-                  "decoder_layerwise": SSL_STEP, "decoder_chained": SSL_STEP, "finetune": SSL_STEP,
+                  "decoder_layerwise": SSL_STEP, "decoder_chained": SSL_STEP,
+                  "finetune": {**SSL_STEP, "loss": {"weights": {"image": 1.0, "pool1": 0.1, "pool2": 0.1,
+                                                                "pool3": 0.0, "pool4": 0.0}}},
                   "reconstruction_plot": {"num_images": 2}, "dense_evaluation": {"enabled": False}},
 }
 METHODS = sorted(TINY)
