@@ -22,8 +22,12 @@ setup: $(BIN)/.installed
 run: setup
 	$(BIN)/kedro run --pipelines=$(PIPELINE)
 
+# The default suite (slow tests skipped), then the full-size smoke runs of every paper env
+# (tests/test_paper_smoke.py, marked slow + paper_smoke; they print each net's parameter count
+# and seconds per training step), so CI (.ci/run = make test) runs them too.
 test: setup
 	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q -s --runslow -m paper_smoke tests/test_paper_smoke.py
 
 test-all: setup
 	$(BIN)/python -m pytest -q --runslow tests
