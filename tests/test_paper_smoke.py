@@ -34,10 +34,11 @@ from ssl_pipelines.training import build_optimizer
 pytestmark = [pytest.mark.slow, pytest.mark.paper_smoke]
 
 MNIST, CIFAR, IMAGENET = (28, 28, 1), (32, 32, 3), (224, 224, 3)
-#: Full VGG16 + its five decoders at 224x224 cost ~0.3 TFLOP and ~0.5 GB of activations per
-#: image and training step; the paper's batch (not recovered; conf/paper inherits 32) would take
-#: minutes and ~15 GB per step on this 2-core machine. The smoke run uses 2 images per step (the
-#: network, shapes and losses are the paper's; only the batch is smaller; docs/methods/swwae_vgg.md).
+#: Full VGG16 + its five decoders at 224x224: ~0.2 TFLOP per image and training step; at batch 2
+#: a step took 4.6-6.4 s and the process peaked at 4.7 GB. The paper's batch (not recovered;
+#: conf/paper inherits 32) would need ~16x that time and activation memory on a 2-core CI machine.
+#: The smoke run uses 2 images per step (the network, shapes and losses are the paper's; only the
+#: batch is smaller; docs/methods/swwae_vgg.md).
 SWWAE_SMOKE_BATCH = 2
 
 
