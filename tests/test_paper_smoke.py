@@ -35,7 +35,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.paper_smoke]
 
 MNIST, CIFAR, IMAGENET = (28, 28, 1), (32, 32, 3), (224, 224, 3)
 #: Full VGG16 + its five decoders at 224x224: ~0.2 TFLOP per image and training step; at batch 2
-#: a step took 4.6-6.4 s and the process peaked at 4.7 GB. The paper's batch (not recovered;
+#: a step took 1.7-6.4 s and the process peaked at 4.7 GB. The paper's batch (not recovered;
 #: conf/paper inherits 32) would need ~16x that time and activation memory on a 2-core CI machine.
 #: The smoke run uses 2 images per step (the network, shapes and losses are the paper's; only the
 #: batch is smaller; docs/methods/swwae_vgg.md).
