@@ -144,12 +144,19 @@ def _hybridnet(p: dict, env: str):
         inter_rampup_steps=loss["inter_rampup_epochs"] * spe,
         rampdown_steps=(train["epochs"] if down is None else down) * spe,
         augment_shift=train["augment"]["max_shift"], augment_flip=train["augment"]["flip"])
-    student = [v for k in ("encoder_c", "classifier", "decoder_c", "encoder_u", "decoder_u")
-               for v in parts[k].trainable_variables]
-    before = snapshot(student)
+    student = [v for k in ("encoder_c", "classifier", "encoder_u") for v in parts[k].trainable_variables]
+    dec_c, dec_u = parts["decoder_c"].trainable_variables, parts["decoder_u"].trainable_variables
+    before, before_c, before_u = snapshot(student), snapshot(dec_c), snapshot(dec_u)
     b_l, b_u = train["batch_labeled"], train["batch_unlabeled"]
     timer = run_steps(model, ssl_batch(CIFAR, b_l, b_u, 10), build_optimizer(train["optimizer"]))
-    assert_changed(before, student, f"{env} HybridNet")
+    assert_changed(before, student, f"{env} HybridNet encoders and classifier")
+    # Branch balancing sends each sample's final-reconstruction gradient into ONE decoder, so the
+    # last layers of a decoder that lost every sample's comparison may not move in two steps;
+    # each layer must have moved in at least one of the two (mirrored, same-named) decoders.
+    moved = lambda b, v: not np.array_equal(b, np.asarray(v))  # noqa: E731
+    still = [vc.path for bc, vc, bu, vu in zip(before_c, dec_c, before_u, dec_u)
+             if not (moved(bc, vc) or moved(bu, vu))]
+    assert len(dec_c) == len(dec_u) and not still, f"{env} HybridNet decoders: {still[:8]} moved in neither"
     counts = model.count_params_by_part()
     return model, parts, counts, timer, b_l + b_u
 
@@ -177,8 +184,8 @@ def test_mean_teacher_paper(paper):
     loss, train = p["loss"], p["train"]
     backbone = models.build_backbone(p["model"]["backbone"], CIFAR, 10, **p["model"]["backbone_kwargs"])
     spe = steps_per_epoch(N_CIFAR_UNLABELED, train["batch_unlabeled"])
-    model = methods.MeanTeacher(backbone, ema_decay=loss["ema_decay"], stability_weight=loss["lambda_stab"],
-                                stability_rampup_steps=loss["stab_rampup_epochs"] * spe,
+    model = methods.MeanTeacher(backbone, ema_decay=loss["ema_decay"], lambda_stab=loss["lambda_stab"],
+                                stab_rampup_steps=loss["stab_rampup_epochs"] * spe,
                                 augment_shift=train["augment"]["max_shift"], augment_flip=train["augment"]["flip"])
     before = snapshot(backbone.trainable_variables)
     b_l, b_u = train["batch_labeled"], train["batch_unlabeled"]
