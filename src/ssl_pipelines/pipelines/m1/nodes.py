@@ -40,6 +40,12 @@ class ThroughputLogger(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         self.rates.append(self.images / max(time.perf_counter() - self._t0, 1e-9))
 
+    def checkpoint_state(self) -> list[float]:  # a resumed stage keeps the rates of its restored epochs
+        return self.rates
+
+    def restore_checkpoint_state(self, state: list[float]) -> None:
+        self.rates = list(state)
+
 
 def check_positive(name: str, value, integer: bool = True):
     ok = not isinstance(value, bool) and isinstance(value, int if integer else (int, float)) and value > 0

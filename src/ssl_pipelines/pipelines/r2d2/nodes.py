@@ -110,13 +110,22 @@ class D2Schedule(keras.callbacks.Callback):
     """Stage 2's epoch loop: the learning rate of ``lr_schedule`` at every epoch start; at every
     epoch end the pseudo-labels' accuracy and mean max probability (step = completed D2 epochs),
     then the reprediction if the epoch is in ``repredict_at``. Works on absolute epoch numbers,
-    so a resumed ``fit`` keeps the schedule."""
+    so a resumed ``fit`` keeps the schedule. ``curves`` (what ``record``/``repredict`` fill) travels
+    with the training checkpoint, so a resumed or restored stage reports the curves it logged."""
 
     def __init__(self, base_lr: float, lr_schedule: list[tuple[int, float]], repredict_at: list[int],
-                 record, repredict):
+                 record, repredict, curves: dict | None = None):
         super().__init__()
         self._base_lr, self._schedule, self._at = float(base_lr), list(lr_schedule), set(repredict_at)
         self._record, self._repredict = record, repredict
+        self._curves = curves if curves is not None else {}
+
+    def checkpoint_state(self) -> dict:
+        return self._curves
+
+    def restore_checkpoint_state(self, state: dict) -> None:
+        self._curves.clear()
+        self._curves.update(state)
 
     def lr_at(self, epoch: int) -> float:
         lr = self._base_lr
@@ -215,7 +224,7 @@ def train_d2_stage(supervised_model: keras.Model, split: SSLSplit, d2_params: di
                         batch_unlabeled=b_u, seed=train.seed, with_indices=True, augment=train.augment)
     steps = train.steps_per_epoch or steps_per_epoch(n_u, b_u)
     val = eval_stream(split.x_val, split.y_val) if len(split.x_val) else None
-    schedule = D2Schedule(base_lr, opts["lr_schedule"], opts["repredict_at"], record, repredict)
+    schedule = D2Schedule(base_lr, opts["lr_schedule"], opts["repredict_at"], record, repredict, curves)
     history = train.fit(model, stream, steps, val, stage="d2", callbacks=[schedule])
     history["learning_rate"] = [schedule.lr_at(e) for e in range(train.epochs)]
     return model, history, _curves_for_mlflow(curves)
