@@ -122,7 +122,7 @@ _REFERENCES: dict[str, tuple] = {}
 
 def _reference(pipeline: str, tmp_path_factory):
     if pipeline not in _REFERENCES:
-        project = _project(tmp_path_factory.mktemp(f"{pipeline}_reference"), pipeline)
+        project = _project(tmp_path_factory.mktemp(f"{pipeline}_reference") / "project", pipeline)
         _run(project, pipeline)
         client, runs = _runs(project)
         assert [r.info.status for r in runs] == ["FINISHED"]
