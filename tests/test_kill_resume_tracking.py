@@ -25,7 +25,10 @@ PIPELINES = {
     "r2d2": {"supervised": {"epochs": 4, **DET},
              "d2": {"epochs": 4, "repredict_at": [2, 3], "lr_schedule": [[3, 0.01]], **DET},
              "finetune": {"epochs": 3, **DET}},
-    "m1_m2": {"pretrain": {"epochs": 3, "steps_per_epoch": 6, **DET},
+    "m1_m2": {"m1": {"latent_dim": 8, "hidden_units": [64]},
+              "m2": {"latent_dim": 4, "hidden_units": [32], "classifier_hidden_units": [32]},
+              "stack": {"active_threshold": 0.0},  # 3 short epochs leave few units above 0.1
+              "pretrain": {"epochs": 3, "steps_per_epoch": 6, **DET},
               "train": {"epochs": 4, "steps_per_epoch": 4, **DET}},
     "swwae_vgg": {"data": {"resize": None, "labels_per_class": 10, "validation_per_class": 2, "max_unlabeled": 64},
                   "model": {"backbone_kwargs": {"blocks": 3, "width": 0.125, "fc_units": 16, "dropout": 0.0}},
@@ -177,3 +180,35 @@ def test_multi_stage_pipeline_killed_and_rerun_has_one_complete_run(pipeline, at
 def test_r2d2_killed_at_more_random_points(seed, tmp_path, tmp_path_factory):
     kill = random.Random(seed).randint(1, _total_epochs("r2d2") - 1)
     print(check_kill_and_resume("r2d2", kill, tmp_path, tmp_path_factory))
+
+
+CONCURRENT = {"supervised": {"train": {"epochs": 8, "steps_per_epoch": 2, "verbose": 0}},
+              "m2": {"train": {"epochs": 8, "steps_per_epoch": 2, "verbose": 0}}}
+
+
+@pytest.mark.timeout(600)
+def test_two_pipelines_at_once_share_a_fresh_mlflow_store(tmp_path):
+    """Two different pipelines started together on one project with no ``mlflow.db`` yet (both
+    create its tables, the experiment, then log every epoch): no lock or "already exists" error,
+    two FINISHED runs, each with its own complete curves."""
+    project = make_project_copy(tmp_path / "project")
+    for pipeline, overrides in CONCURRENT.items():
+        conf = project / "conf/base" / f"parameters_{pipeline}.yml"
+        params = yaml.safe_load(conf.read_text())
+        _deep_update(params[pipeline], overrides)
+        conf.write_text(yaml.safe_dump(params))
+    procs = {}
+    for pipeline in CONCURRENT:
+        cmd, env = _command(project, pipeline)
+        procs[pipeline] = subprocess.Popen(cmd, cwd=project, env=env, stdout=subprocess.PIPE,
+                                           stderr=subprocess.STDOUT, text=True)
+    outputs = {p: proc.communicate(timeout=500)[0] for p, proc in procs.items()}
+    for pipeline, proc in procs.items():
+        assert proc.returncode == 0, (pipeline, outputs[pipeline][-3000:])
+        assert "database is locked" not in outputs[pipeline], outputs[pipeline][-3000:]
+    client, runs = _runs(project)
+    assert sorted((r.data.tags.get("method"), r.info.status) for r in runs) == [("m2", "FINISHED"),
+                                                                                ("supervised", "FINISHED")]
+    for run in runs:
+        key = {"supervised": "supervised.loss", "m2": "m2.loss"}[run.data.tags["method"]]
+        assert _curves(client, run)[key] == list(range(8)), (key, _curves(client, run).get(key))

@@ -35,7 +35,10 @@ def _build_for_restore(model: keras.Model, train_data: tf.data.Dataset) -> None:
     batch = tf.nest.map_structure(lambda spec: tf.zeros([d or 1 for d in spec.shape], spec.dtype),
                                   train_data.element_spec)
     if hasattr(model, "build_for_batch"):  # an SSLModel: builds everything its train step uses
-        model.build_for_batch(model.as_batch(batch))
+        ssl_batch = model.as_batch(batch)
+        model.build_for_batch(ssl_batch)
+        if not model.built:  # its parts are; a stage restored as completed never calls the model
+            model.build(tuple(ssl_batch[X_LABELED].shape))  # itself, and count_params needs it built
     else:
         model(batch[0] if isinstance(batch, (tuple, list)) else batch[X_LABELED])
     if model.optimizer is not None and not model.optimizer.built:
