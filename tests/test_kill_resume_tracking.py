@@ -1,8 +1,9 @@
 """SIGKILL a multi-stage `kedro run` at a seeded random point (or during evaluation), run the
 same command again (issue 16): the store then holds one FINISHED run with every epoch's curve
 once (the killed one KILLED, none RUNNING), and that run's final metrics equal an uninterrupted
-run's. Subprocesses on digits with tiny epochs; r2d2 in the default suite, m1_m2 and swwae_vgg
-(and more kill points) under ``--runslow``."""
+run's. Subprocesses on digits with tiny epochs, all under ``--runslow`` (about 1 min each; the
+default suite checks the same for a single-stage pipeline in
+``test_runs_survive.py::test_killed_run_resumes_with_the_same_command_and_matches``)."""
 
 from __future__ import annotations
 
@@ -157,6 +158,7 @@ def check_kill_and_resume(pipeline: str, at, tmp_path, tmp_path_factory) -> dict
             "metrics_equal": True}
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize("at", ["random", "evaluation"])
 def test_r2d2_killed_and_rerun_has_one_complete_run(at, tmp_path, tmp_path_factory):
@@ -186,6 +188,7 @@ CONCURRENT = {"supervised": {"train": {"epochs": 8, "steps_per_epoch": 2, "verbo
               "m2": {"train": {"epochs": 8, "steps_per_epoch": 2, "verbose": 0}}}
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_two_pipelines_at_once_share_a_fresh_mlflow_store(tmp_path):
     """Two different pipelines started together on one project with no ``mlflow.db`` yet (both
