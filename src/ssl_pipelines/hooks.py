@@ -273,7 +273,9 @@ class TrackingGuardHooks:
     connects, this checks an ``http(s)://`` tracking URI with a 3-second TCP connect. If it does
     not answer: with ``SSL_PIPELINES_MLFLOW_FALLBACK_URI`` set (e.g. ``sqlite:///mlflow.db``) and
     the tracking URI coming from ``MLFLOW_TRACKING_URI`` (the default ``mlflow.yml``), the run
-    logs to the fallback with a warning; otherwise it stops with an error saying so.
+    logs to the fallback with a warning; otherwise it stops with an error saying so. A ``sqlite:///``
+    store has its tables and experiment created one process at a time (:func:`prepare_sqlite_store`),
+    so runs of different pipelines started together can share it.
     """
 
     @hook_impl(tryfirst=True)
@@ -288,6 +290,11 @@ class TrackingGuardHooks:
             return
         if uri and str(uri).startswith("sqlite:///"):
             check_sqlite_store(str(uri))
+            try:
+                experiment = dict(context.config_loader["mlflow"].get("tracking") or {}).get("experiment") or {}
+            except Exception:  # pragma: no cover - the same config was read above
+                experiment = {}
+            prepare_sqlite_store(str(uri), experiment.get("name"), experiment.get("create_experiment_kwargs"))
             return
         if not uri or not str(uri).startswith(("http://", "https://")):
             return
@@ -344,6 +351,31 @@ def check_sqlite_store(uri: str) -> None:
         raise RuntimeError(
             f"MLflow store {str(path)!r} ({uri}) is unusable: {problem}. It was not modified. Restore it from a "
             f"backup or move it away (a new store is created), or set MLFLOW_TRACKING_URI to another store.")
+
+
+def prepare_sqlite_store(uri: str, experiment: str | None = None, create_kwargs: dict | None = None) -> None:
+    """Create the tables of a ``sqlite:///`` MLflow store, and the run's experiment, one process at
+    a time. Two commands started together on a new store (e.g. two pipelines in two terminals)
+    otherwise both run MLflow's schema creation and one fails (``table ... already exists``), or
+    both create the experiment and one fails. Holds an ``flock`` on the database file meanwhile
+    (SQLite's own locks are ``fcntl`` locks, which ``flock`` does not touch); a store that exists
+    costs one schema check. The experiment is left to kedro-mlflow when it has creation options."""
+    import fcntl
+    from pathlib import Path
+
+    import mlflow
+
+    path = Path(uri[len("sqlite:///"):].split("?")[0])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "ab") as handle:  # an empty file is a new SQLite database
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)  # waits while another process creates the tables
+        try:
+            client = mlflow.MlflowClient(tracking_uri=uri)
+            plain = not any(v is not None for v in (create_kwargs or {}).values())
+            if experiment and plain and client.get_experiment_by_name(str(experiment)) is None:
+                client.create_experiment(str(experiment))
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 class DistributionHooks:
