@@ -177,7 +177,8 @@ def _kedro(work, extra_params, env_extra=None):
 @pytest.mark.timeout(600)
 def test_killed_run_resumes_with_the_same_command_and_matches(tmp_path):
     """SIGKILL a `kedro run` mid-training, run the same command again: it resumes from the last
-    checkpoint and ends with exactly the metrics of an uninterrupted run (CPU, op determinism)."""
+    checkpoint and ends with exactly the metrics of an uninterrupted run (CPU, op determinism), in
+    one FINISHED MLflow run with every epoch's curve (the killed run KILLED)."""
     reference = make_project_copy(tmp_path / "reference")
     cmd, env = _kedro(reference, "")
     subprocess.run(cmd, cwd=reference, env=env, check=True, capture_output=True, timeout=300)
@@ -210,6 +211,15 @@ def test_killed_run_resumes_with_the_same_command_and_matches(tmp_path):
     assert got["accuracy"] == expected["accuracy"]
     assert got["confusion_matrix"] == expected["confusion_matrix"]
     assert not meta.exists()  # checkpoints of the successful run are gone
+    # issue 16: the killed run is KILLED (not RUNNING forever), the rerun's run holds every epoch once
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{work / 'mlflow.db'}")
+    runs = {r.info.status: r for r in client.search_runs([client.get_experiment_by_name("ssl_pipelines").experiment_id])}
+    assert sorted(runs) == ["FINISHED", "KILLED"]
+    assert runs["KILLED"].data.tags["ssl_pipelines.resumed_by"] == runs["FINISHED"].info.run_id
+    steps = sorted(m.step for m in client.get_metric_history(runs["FINISHED"].info.run_id, "supervised.loss"))
+    assert steps == list(range(25)), steps
 
 
 def _resume_matches(split, make_model, stream_kwargs, tmp_path):

@@ -118,3 +118,22 @@ def test_decoder_pretraining_loss_is_a_parameter():
                        ({"weigth": 1}, "unknown decoder pre-training loss key")):
         with pytest.raises(ConfigError, match=match):
             decoder_pretraining_kwargs(3, bad)
+
+
+def test_stage_restored_as_completed_leaves_the_model_built(tmp_path):
+    """Issue 16: swwae_vgg killed during evaluation, rerun: fine-tuning is restored from its
+    completed checkpoint without a training step, and the node's ``count_params_by_part`` raised
+    "the layer isn't built" (the model's parts were built, the model itself not)."""
+    import keras
+
+    from ssl_pipelines import training
+
+    x, y = _data()
+    stream = tf.data.Dataset.from_tensors({"x_labeled": x[:3], "y_labeled": y[:3], "x_unlabeled": x[3:]}).repeat()
+    for run in ("trains", "restores"):
+        training.set_global_seed(0)
+        model = _model()
+        model.compile(optimizer=keras.optimizers.Adam(1e-3))
+        history = training.fit_model(model, stream, epochs=1, steps_per_epoch=1, verbose=0, checkpoint_dir=tmp_path)
+    assert len(history["loss"]) == 1 and model.optimizer.iterations.numpy() == 1  # restored, not retrained
+    assert model.count_params_by_part()["total"] == sum(int(np.prod(v.shape)) for v in model.weights)

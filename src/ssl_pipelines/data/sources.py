@@ -14,6 +14,8 @@ import io
 import os
 import socket
 import struct
+import zipfile
+import zlib
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -102,9 +104,9 @@ def load_dataset(
     if key == "digits":
         ds = load_digits(test_fraction=test_fraction, seed=seed)
     elif key == "idx":
-        ds = load_idx(require_path(path, key))
+        ds = load_idx(require_path(path, key), num_classes=num_classes)
     elif key == "npz":
-        ds = load_npz(require_path(path, key))
+        ds = load_npz(require_path(path, key), num_classes=num_classes)
     elif key == "image_folder":
         ds = load_image_folder(require_path(path, key))
     else:
@@ -139,9 +141,34 @@ def _to_float_images(x: np.ndarray, max_value: float | None = None) -> np.ndarra
     return (x.astype(np.float32) / np.float32(max_value)).astype(np.float32)
 
 
-def _infer_num_classes(*ys: np.ndarray) -> int:
-    m = max((int(np.max(y)) for y in ys if len(y)), default=-1)
+def _infer_num_classes(source: str, y_train: np.ndarray, *ys: np.ndarray) -> int:
+    """``max(label) + 1``, provided every class below it has training examples: a stray label
+    (12 in 10-class data) would otherwise silently add empty classes. Negative or non-integer
+    labels are left to :func:`~ssl_pipelines.data.validation.validate_dataset`."""
+    labels = [np.asarray(y).reshape(-1) for y in (y_train, *ys)]
+    if not all(np.issubdtype(y.dtype, np.integer) for y in labels):
+        return max((int(np.nanmax(y)) for y in labels if len(y) and np.isfinite(y).any()), default=-1) + 1
+    m = max((int(np.max(y)) for y in labels if len(y)), default=-1)
+    if m < 0 or not len(labels[0]):  # no training labels: validate_dataset reports the empty data
+        return m + 1
+    counts = np.bincount(labels[0][labels[0] >= 0], minlength=m + 1)
+    empty = np.flatnonzero(counts == 0)
+    if len(empty):
+        raise DataError(
+            f"{source}: labels go up to {m} but classes {empty[:10].tolist()} have no training examples, so "
+            f"the number of classes cannot be inferred (a stray label?); set data.num_classes to the true "
+            f"number of classes, or fix the labels")
     return m + 1
+
+
+def _check_numeric(source: str, key: str, a: np.ndarray, integer: bool = False) -> None:
+    a = np.asarray(a)
+    ok = np.issubdtype(a.dtype, np.integer) or (not integer and (np.issubdtype(a.dtype, np.floating)
+                                                                 or a.dtype == np.bool_))
+    if integer and np.issubdtype(a.dtype, np.floating):
+        ok = True  # float labels that are whole numbers are accepted by validate_dataset
+    if not ok:
+        raise DataError(f"{source}: {key} has dtype {a.dtype}; expected {'integer labels' if integer else 'numeric images'}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -180,18 +207,27 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     """Read one IDX file (optionally gzipped) into a numpy array (LeCun's MNIST format)."""
     p = Path(path)
     opener = gzip.open if p.suffix == ".gz" else open
-    with opener(p, "rb") as f:
-        data = f.read()
+    try:
+        with opener(p, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError, zlib.error) as exc:  # truncated or corrupt gzip
+        raise DataError(f"{p}: unreadable ({type(exc).__name__}: {exc}); expected an IDX file") from exc
     if len(data) < 4:
         raise DataError(f"{p}: too short to be an IDX file ({len(data)} bytes)")
     zero, dtype_code, ndim = struct.unpack(">HBB", data[:4])
     dtypes = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
     if zero != 0 or dtype_code not in dtypes:
         raise DataError(f"{p}: not an IDX file (magic {data[:4].hex()})")
-    shape = struct.unpack(">" + "I" * ndim, data[4 : 4 + 4 * ndim])
-    arr = np.frombuffer(data, dtype=dtypes[dtype_code], offset=4 + 4 * ndim)
-    if arr.size != int(np.prod(shape)):
-        raise DataError(f"{p}: header says shape {shape} but holds {arr.size} values")
+    header = 4 + 4 * ndim
+    if len(data) < header:
+        raise DataError(f"{p}: truncated IDX header: {ndim} dimensions need {header} bytes, the file has {len(data)}")
+    shape = struct.unpack(">" + "I" * ndim, data[4:header])
+    itemsize = np.dtype(dtypes[dtype_code]).itemsize
+    expected = int(np.prod(shape, dtype=np.int64))
+    if len(data) - header != expected * itemsize:
+        raise DataError(f"{p}: header says shape {shape} ({expected * itemsize} bytes of data) but the file holds "
+                        f"{len(data) - header} bytes after the header (truncated?)")
+    arr = np.frombuffer(data, dtype=dtypes[dtype_code], offset=header)
     return arr.reshape(shape)
 
 
@@ -203,8 +239,11 @@ def _find_idx(folder: Path, stem: str) -> Path:
     raise DataError(f"IDX folder {str(folder)!r} has no file {stem!r} (or {stem}.gz)")
 
 
-def load_idx(folder: str | os.PathLike) -> Dataset:
+def load_idx(folder: str | os.PathLike, num_classes: int | None = None) -> Dataset:
     """Load MNIST-style IDX files (``train-images-idx3-ubyte[.gz]`` etc.) from a folder.
+
+    ``num_classes`` None: inferred from the labels (every class up to the largest label must have
+    training examples, else a :class:`DataError`).
 
     Works for MNIST, Fashion-MNIST and KMNIST, and for the copy in ``../shared/data/mnist``.
     """
@@ -217,7 +256,8 @@ def load_idx(folder: str | os.PathLike) -> Dataset:
     y_test = read_idx(_find_idx(folder, "t10k-labels-idx1-ubyte")).astype(np.int64)
     return Dataset(
         x_train=_to_float_images(x_train), y_train=y_train, x_test=_to_float_images(x_test), y_test=y_test,
-        num_classes=_infer_num_classes(y_train, y_test), name=f"idx:{folder.name}",
+        num_classes=int(num_classes) if num_classes is not None
+        else _infer_num_classes(f"IDX folder {str(folder)!r}", y_train, y_test), name=f"idx:{folder.name}",
     )
 
 
@@ -227,25 +267,50 @@ def load_idx(folder: str | os.PathLike) -> Dataset:
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 
 
-def load_npz(path: str | os.PathLike) -> Dataset:
+def load_npz(path: str | os.PathLike, num_classes: int | None = None) -> Dataset:
     """Load ``x_train, y_train, x_test, y_test`` (and optional ``x_extra``) from an ``.npz`` file.
+
+    The number of classes is ``num_classes``, else the file's integer ``num_classes`` entry, else
+    inferred from the labels (every class up to the largest label must have training examples).
+    Truncated or non-zip files, missing keys and non-numeric arrays raise a :class:`DataError`.
 
     uint8 images are scaled by 1/255; float images are kept as they are.
     """
     path = Path(path)
+    source = repr(str(path))
     try:
-        with np.load(path, allow_pickle=False) as f:
+        loaded = np.load(path, allow_pickle=False)
+        if not hasattr(loaded, "files"):  # a plain .npy
+            raise DataError(f"{source} holds a single array, not an .npz archive of {list(NPZ_KEYS)}")
+        with loaded as f:
             missing = [k for k in NPZ_KEYS if k not in f.files]
             if missing:
-                raise DataError(f"{str(path)!r} lacks keys {missing}; expected {list(NPZ_KEYS)}, found {f.files}")
+                raise DataError(f"{source} lacks keys {missing}; expected {list(NPZ_KEYS)}, found {f.files}")
             arrays = {k: f[k] for k in f.files}
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{str(path)!r} is not a readable .npz file: {exc}") from exc
+    except DataError:
+        raise
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
+        raise DataError(f"{source} is not a readable .npz file ({type(exc).__name__}: {exc}); "
+                        f"expected an archive with {list(NPZ_KEYS)}") from exc
+    for key in ("x_train", "x_test", "x_extra"):
+        if key in arrays:
+            _check_numeric(source, key, arrays[key])
+    for key in ("y_train", "y_test"):
+        _check_numeric(source, key, arrays[key], integer=True)
     extra = arrays.get("x_extra")
+    if num_classes is not None:
+        num_classes = int(num_classes)
+    elif "num_classes" in arrays:  # declared by the file: labels are then checked against it
+        declared = np.asarray(arrays["num_classes"])
+        if declared.shape != () or not np.issubdtype(declared.dtype, np.integer):
+            raise DataError(f"{source}: num_classes must be an integer scalar, got {declared!r}")
+        num_classes = int(declared)
+    else:
+        num_classes = _infer_num_classes(source, arrays["y_train"], arrays["y_test"])
     return Dataset(
         x_train=_to_float_images(arrays["x_train"]), y_train=np.asarray(arrays["y_train"]).reshape(-1),
         x_test=_to_float_images(arrays["x_test"]), y_test=np.asarray(arrays["y_test"]).reshape(-1),
-        num_classes=_infer_num_classes(arrays["y_train"], arrays["y_test"]), name=f"npz:{path.name}",
+        num_classes=num_classes, name=f"npz:{path.name}",
         x_extra=_to_float_images(extra) if extra is not None else None,
     )
 

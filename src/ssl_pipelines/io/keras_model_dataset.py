@@ -106,7 +106,7 @@ class KerasModelDataset(AbstractDataset[keras.Model, keras.Model]):
     def _save(self, model: keras.Model) -> None:
         path = Path(str(self._filepath))
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.stem}.partial.keras")
+        tmp = path.with_name(f".{path.stem}.{os.getpid()}.partial.keras")  # never another process's
         try:
             model.save(str(tmp))
             with zipfile.ZipFile(tmp, "a") as archive:

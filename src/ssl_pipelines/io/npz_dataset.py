@@ -7,7 +7,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
-from kedro.io.core import AbstractDataset
+from kedro.io.core import AbstractDataset, DatasetError
 
 
 class NpzDataset(AbstractDataset[dict, dict]):
@@ -18,13 +18,20 @@ class NpzDataset(AbstractDataset[dict, dict]):
         self.metadata = metadata
 
     def _load(self) -> dict[str, np.ndarray]:
-        with np.load(str(self._filepath), allow_pickle=False) as f:
-            return {k: f[k] for k in f.files}
+        import zipfile
+        import zlib
+
+        try:
+            with np.load(str(self._filepath), allow_pickle=False) as f:
+                return {k: f[k] for k in f.files}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+            raise DatasetError(f"{str(self._filepath)!r} is not a readable .npz file ({type(exc).__name__}: {exc}); "
+                               f"delete it and run the pipeline that writes it again") from exc
 
     def _save(self, data: dict[str, Any]) -> None:
         path = Path(str(self._filepath))
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.stem}.partial.npz")
+        tmp = path.with_name(f".{path.stem}.{os.getpid()}.partial.npz")  # never another process's
         np.savez(tmp, **{k: np.asarray(v) for k, v in data.items()})
         os.replace(tmp, path)
 

@@ -185,12 +185,23 @@ class RepredictionSchedule(keras.callbacks.Callback):
         lr_schedule: ``[(epoch, lr), ...]`` with increasing epochs (piecewise constant).
         repredict_at: epochs after which to repredict.
         record, repredict: callables of the number of completed epochs.
+        curves: the dict ``record`` / ``repredict`` fill (metric curves); it travels with the
+            training checkpoint (``checkpoint_state``), so a resumed or restored stage reports
+            the curves it logged before the kill.
     """
 
-    def __init__(self, base_lr: float, lr_schedule, repredict_at, record, repredict):
+    def __init__(self, base_lr: float, lr_schedule, repredict_at, record, repredict, curves: dict | None = None):
         super().__init__()
         self._base_lr, self._schedule, self._at = float(base_lr), list(lr_schedule), set(repredict_at)
         self._record, self._repredict = record, repredict
+        self._curves = curves if curves is not None else {}
+
+    def checkpoint_state(self) -> dict:
+        return self._curves
+
+    def restore_checkpoint_state(self, state: dict) -> None:
+        self._curves.clear()
+        self._curves.update(state)
 
     def lr_at(self, epoch: int) -> float:
         lr = self._base_lr

@@ -91,3 +91,9 @@ class ThroughputLogger(keras.callbacks.Callback):
         import time
 
         self.rates.append(self.images / max(time.perf_counter() - self._t0, 1e-9))
+
+    def checkpoint_state(self) -> list[float]:  # a resumed stage keeps the rates of its restored epochs
+        return self.rates
+
+    def restore_checkpoint_state(self, state: list[float]) -> None:
+        self.rates = list(state)

@@ -4,6 +4,8 @@ non-finite guard), returning the per-epoch history."""
 from __future__ import annotations
 
 import logging
+import math
+import time
 from typing import Any
 
 import keras
@@ -33,7 +35,10 @@ def _build_for_restore(model: keras.Model, train_data: tf.data.Dataset) -> None:
     batch = tf.nest.map_structure(lambda spec: tf.zeros([d or 1 for d in spec.shape], spec.dtype),
                                   train_data.element_spec)
     if hasattr(model, "build_for_batch"):  # an SSLModel: builds everything its train step uses
-        model.build_for_batch(model.as_batch(batch))
+        ssl_batch = model.as_batch(batch)
+        model.build_for_batch(ssl_batch)
+        if not model.built:  # its parts are; a stage restored as completed never calls the model
+            model.build(tuple(ssl_batch[X_LABELED].shape))  # itself, and count_params needs it built
     else:
         model(batch[0] if isinstance(batch, (tuple, list)) else batch[X_LABELED])
     if model.optimizer is not None and not model.optimizer.built:
@@ -70,6 +75,7 @@ def fit_model(
     root = checkpoint_root()
     directory = checkpoint_dir if checkpoint_dir is not None else (root / stage if root is not None else None)
     cbs = [StopOnNonFiniteLoss(stage), MlflowMetricsLogger(stage), *(callbacks or [])]
+    stateful = ckpt.stateful_callbacks(callbacks)
     initial_epoch, history_so_far = 0, {}
     if directory is not None:
         optimizer_config = model.optimizer.get_config() if model.optimizer is not None else {}
@@ -81,6 +87,8 @@ def fit_model(
         if meta is not None and meta.get("fingerprint") == fp:
             _build_for_restore(model, train_data)
             if ckpt.restore_state(model, directory):
+                ckpt.restore_callbacks(stateful, meta)
+                log_restored_history(stage, meta["history"])
                 if meta.get("complete"):
                     logger.info("%s: already completed (checkpoint %s); restored its final state", stage, directory)
                     return meta["history"]
@@ -91,7 +99,7 @@ def fit_model(
         elif meta is not None:
             logger.warning("%s: checkpoint in %s is from another configuration; starting over", stage, directory)
             ckpt.clear(directory)
-        saver = ckpt.TrainingCheckpoint(directory, fp, history_so_far)
+        saver = ckpt.TrainingCheckpoint(directory, fp, history_so_far, stateful)
         cbs.append(saver)
     stage_line = StageLine(stage, epochs, steps_per_epoch)
     stage_line.log_if_built(model)
@@ -107,5 +115,37 @@ def fit_model(
     history = {k: [float(v) for v in vals] for k, vals in result.history.items()}
     if directory is not None:
         history = saver.history
-        ckpt.save_state(model, directory, epoch=epochs, history=history, fingerprint=fp, complete=True)
+        ckpt.save_state(model, directory, epoch=epochs, history=history, fingerprint=fp, complete=True,
+                        callbacks=saver.callback_states())
     return history
+
+
+def log_restored_history(stage: str, history: dict) -> None:
+    """Log the curves of the epochs a checkpoint restored to the active MLflow run, as
+    :class:`MlflowMetricsLogger` logged them while they trained (``<stage>.<metric>``, step =
+    epoch), skipping the steps the run already holds: a resumed command's run has every epoch's
+    curve once. Does nothing without an active run."""
+    try:
+        import mlflow
+    except ImportError:  # pragma: no cover
+        return
+    run = mlflow.active_run()
+    if run is None or not history:
+        return
+    from mlflow.entities import Metric
+
+    client = mlflow.MlflowClient()
+    now = int(time.time() * 1000)
+    points = []
+    for key, values in history.items():
+        name = f"{stage}.{key}"
+        logged = {m.step for m in client.get_metric_history(run.info.run_id, name)}
+        for step, value in enumerate(values):
+            try:
+                value = float(value)
+            except (TypeError, ValueError):
+                continue
+            if step not in logged and math.isfinite(value):
+                points.append(Metric(name, value, now, step))
+    for start in range(0, len(points), 1000):  # MLflow's batch limit
+        client.log_batch(run.info.run_id, metrics=points[start:start + 1000])

@@ -97,7 +97,8 @@ def train_d2_stage(supervised_model: keras.Model, split, d2_params: dict, seed: 
 
     model.pseudo_labels.set_labeled(split.y_labeled)
     repredict(0)
-    schedule = RepredictionSchedule(train.learning_rate, opts.lr_schedule, opts.repredict_at, record, repredict)
+    schedule = RepredictionSchedule(train.learning_rate, opts.lr_schedule, opts.repredict_at, record, repredict,
+                                    curves)
     history = train_stage(model, split, train, stage="d2", with_indices=True, callbacks=[schedule])
     history["learning_rate"] = [schedule.lr_at(e) for e in range(train.epochs)]
     return model, history, _finite(curves)
