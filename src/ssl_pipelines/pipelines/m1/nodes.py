@@ -22,7 +22,7 @@ from ssl_pipelines.pipelines.training_nodes import prepare_training
 logger = logging.getLogger(__name__)
 
 VAE_KEYS = {"latent_dim", "hidden_units", "activation", "kernel_init_std", "likelihood", "binarize"}
-M1_KEYS = VAE_KEYS | {"classifier"}
+M1_KEYS = VAE_KEYS | {"classifier", "kl_warmup_steps"}
 PLOT_KEYS = {"num_images", "num_samples"}
 
 
@@ -94,7 +94,7 @@ def build_m1(split: SSLSplit, model_params: dict, seed: int) -> M1:
     clf = build_backbone(clf_params.get("backbone", "mlp"), (z,), split.num_classes,
                          **dict(clf_params.get("backbone_kwargs") or {}))
     return M1(clf, enc, dec, likelihood=p.get("likelihood", "bernoulli"), binarize=p.get("binarize", True),
-              seed=check_seed(seed), name="m1")
+              seed=check_seed(seed), kl_warmup_steps=p.get("kl_warmup_steps", 0), name="m1")
 
 
 def pretrain_m1(split: SSLSplit, model_params: dict, pretrain_params: dict, seed: int) -> tuple[M1, dict]:

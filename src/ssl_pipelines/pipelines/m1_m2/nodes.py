@@ -17,7 +17,7 @@ from ssl_pipelines.pipelines.training_nodes import prepare_training
 
 logger = logging.getLogger(__name__)
 
-STACK_KEYS = {"active_threshold", "active_sample"}
+STACK_KEYS = {"active_threshold", "active_sample", "sample_latents"}
 
 
 def check_stack_params(stack_params: dict | None) -> tuple[float, int]:
@@ -26,6 +26,8 @@ def check_stack_params(stack_params: dict | None) -> tuple[float, int]:
     threshold = p.get("active_threshold", 0.1)
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or threshold < 0:
         raise ConfigError(f"stack.active_threshold must be a non-negative number, got {threshold!r}")
+    if not isinstance(p.get("sample_latents", True), bool):
+        raise ConfigError(f"stack.sample_latents must be true or false, got {p.get('sample_latents')!r}")
     return threshold, check_positive("stack.active_sample", p.get("active_sample", 1000))
 
 
@@ -59,7 +61,8 @@ def train_m1_m2(m1: M1, split: SSLSplit, model_params: dict, stack_params: dict,
     params = {"likelihood": "gaussian", "binarize": False, **dict(model_params or {})}
     m2 = build_m2((len(active),), split.num_classes, len(split.x_labeled), len(split.x_unlabeled), params,
                   train.seed)
-    model = M1M2(m1, m2, active_units=active, name="m1_m2")
+    model = M1M2(m1, m2, active_units=active, sample_latents=(stack_params or {}).get("sample_latents", True),
+                 name="m1_m2")
     history = train_generative_ssl(model, split, train, stage="m1_m2")
     history["active_units"] = [float(len(active))]
     return model, {"stages": {"m1_pretrain": pretrain_history, "m1_m2": history}}
