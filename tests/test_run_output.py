@@ -107,3 +107,22 @@ def test_long_stages_print_every_kth_epoch_and_the_last():
     assert EpochLine(30).every == 1 and EpochLine(60).every == 2 and EpochLine(200).every == 7
     printed = [e for e in range(200) if (e + 1) % EpochLine(200).every == 0 or e + 1 == 200]
     assert len(printed) <= 30 and printed[-1] == 199
+
+
+def test_model_card_carries_the_training_normalization_statistics():
+    from ssl_pipelines.data import Dataset, preprocess_dataset, split_labeled_unlabeled
+    from ssl_pipelines.run_summary import card_for
+
+    rng = np.random.default_rng(0)
+    x = rng.random((40, 4, 4, 2), dtype=np.float32) * np.asarray([1.0, 0.5], np.float32)
+    y = np.repeat(np.arange(4), 10)
+    ds, stats = preprocess_dataset(Dataset(x, y, x[:8], y[:8], 4, "toy"), normalization="standardize")
+    split = split_labeled_unlabeled(ds, labels_per_class=2, seed=0)
+    card = card_for("supervised", split, {"name": "toy", "normalization": "standardize"})
+    np.testing.assert_allclose(card["input"]["mean"], x.mean(axis=(0, 1, 2)), rtol=1e-5)
+    np.testing.assert_allclose(card["input"]["std"], x.std(axis=(0, 1, 2)), rtol=1e-5)
+    assert card["input"]["normalization"] == "standardize" and stats["mean"] == card["input"]["mean"]
+    unit = card_for("supervised", split_labeled_unlabeled(preprocess_dataset(
+        Dataset(x, y, x[:8], y[:8], 4, "toy"))[0], labels_per_class=2, seed=0), {"name": "toy"})
+    assert unit["input"]["normalization"] == "unit" and unit["input"]["mean"] == [0.0, 0.0] \
+        and unit["input"]["std"] == [1.0, 1.0]

@@ -102,6 +102,53 @@ def test_m1_m2_trains_saves_reloads_and_only_updates_m2(split, tmp_path):
     assert model.generate(tf.zeros((2, 10, Z)), y).shape == (2, 10, 64)
 
 
+def test_m1_kl_warmup_weights_the_kl_by_the_step_then_is_the_elbo(split):
+    import keras
+
+    from ssl_pipelines.methods.m1 import kl_weight
+
+    enc = models.gaussian_encoder(split.input_shape, latent_dim=Z, hidden_units=[16])
+    dec = models.decoder(Z, split.input_shape, hidden_units=[16])
+    m1 = methods.M1(models.build_backbone("mlp", (Z,), 10, hidden_units=[]), enc, dec, binarize=False,
+                    kl_warmup_steps=8)
+    m1.compile(optimizer=keras.optimizers.Adam(1e-3))
+    batch = {"x_labeled": tf.constant(split.x_labeled[:4])}
+    for step, weight in ((0, 0.0), (2, 0.25), (8, 1.0), (20, 1.0)):
+        m1.optimizer.iterations.assign(step)
+        assert float(kl_weight(m1, training=True)) == pytest.approx(weight)
+        terms = m1.compute_losses(batch, training=True)
+        # one reparameterized sample per call: recompute reconstruction and KL from the same terms
+        assert float(terms["loss"]) == pytest.approx(float(terms["reconstruction"]) + weight * float(terms["kl_z"]),
+                                                     rel=1e-5)
+    assert kl_weight(m1, training=False) == 1.0
+    assert methods.M1.from_config(m1.get_config()).kl_warmup_steps == 8
+    with pytest.raises(ConfigError, match="kl_warmup_steps must be a non-negative integer, got -1"):
+        methods.M1(m1.backbone, enc, dec, kl_warmup_steps=-1)
+
+
+def test_m1_m2_can_train_on_the_posterior_means_instead_of_samples(split):
+    """``sample_latents=False``: M2's batches hold ``mu(x)`` (active units), the same every call;
+    the default resamples ``z1 ~ q(z1|x)`` every batch (the reference code)."""
+    active = [0, 2]
+    seen = []
+    m2 = make_m2((len(active),), likelihood="gaussian")
+    m2.compute_losses = lambda inner, training=True: seen.append(inner) or {"loss": tf.constant(0.0)}
+    batch = next(iter(stream(split)))
+    m1 = make_m1(split)
+    means = np.asarray(m1.encode(batch["x_labeled"])[0])
+    for sample in (False, True):
+        model = methods.M1M2(m1, m2, active_units=active, sample_latents=sample)
+        model.compute_losses(batch)
+        model.compute_losses(batch)
+        first, second = (np.asarray(b["x_labeled"]) for b in seen[-2:])
+        if sample:
+            assert not np.allclose(first, second)
+        else:
+            np.testing.assert_allclose(first, means[:, active], atol=1e-6)
+            np.testing.assert_array_equal(first, second)
+            assert methods.M1M2.from_config(model.get_config()).sample_latents is False
+
+
 def test_saved_m1_m2_reloads_the_frozen_pretrained_m1_with_its_optimizer_state(split, tmp_path):
     """The pipeline's M1 is pretrained (its Adam state built over its weights), then frozen inside
     M1+M2. Loading the saved M1+M2 restores that state too: Keras used to build the frozen M1's

@@ -94,15 +94,19 @@ def format_summary(pipelines: list[str], metrics: dict[str, dict], run_id: str |
 
 def card_for(namespace: str, split, data_params: dict | None) -> dict[str, Any]:
     """The data side of a saved model's card (``ssl_pipelines.io.attach_model_card``): input
-    shape, normalization and the data settings behind it, class names, data set, pipeline."""
+    shape, normalization with its per-channel training ``mean``/``std`` (the model's input is
+    ``(x_unit - mean) / std``; 0 and 1 for ``unit``) and the data settings behind it, class
+    names, data set, pipeline."""
     data_params = dict(data_params or {})
     classes = list(split.class_names) if getattr(split, "class_names", None) else \
         [str(i) for i in range(int(split.num_classes))]
+    stats = dict(getattr(split, "normalization", None) or {})
+    inputs = {"shape": [None, *split.input_shape], "dtype": "float32",
+              "normalization": stats.get("normalization") or data_params.get("normalization") or "unit",
+              "data": {k: data_params.get(k) for k in ("name", "resize", "channels") if k in data_params}}
+    inputs.update({k: [float(v) for v in stats[k]] for k in ("mean", "std") if stats.get(k) is not None})
     return {"pipeline": namespace.split(".")[0], "dataset": getattr(split, "dataset_name", "") or data_params.get("name"),
-            "input": {"shape": [None, *split.input_shape], "dtype": "float32",
-                      "normalization": data_params.get("normalization") or "unit",
-                      "data": {k: data_params.get(k) for k in ("name", "resize", "channels") if k in data_params}},
-            "output": {"shape": [None, int(split.num_classes)]},
+            "input": inputs, "output": {"shape": [None, int(split.num_classes)]},
             "classes": [str(c) for c in classes]}
 
 

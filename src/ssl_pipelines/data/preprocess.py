@@ -41,7 +41,8 @@ def preprocess_dataset(
             the per-channel training std.
 
     Returns:
-        The new data set and ``{"mean": [...], "std": [...]}`` (identity values for ``unit``).
+        The new data set and ``{"normalization": ..., "mean": [...], "std": [...]}`` (identity
+        values for ``unit``); the new data set also carries that dict as ``normalization``.
     """
     if normalization not in NORMALIZATIONS:
         raise DataError(f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
@@ -67,6 +68,7 @@ def preprocess_dataset(
         std = np.maximum(xs["x_train"].std(axis=axes), 1e-6).astype(np.float32)
     if normalization != "unit":
         xs = {k: None if v is None else ((v - mean) / std).astype(np.float32) for k, v in xs.items()}
+    stats = {"normalization": normalization, "mean": mean.tolist(), "std": std.tolist()}
     out = Dataset(xs["x_train"], ds.y_train, xs["x_test"], ds.y_test, ds.num_classes, ds.name,
-                  ds.class_names, xs["x_extra"])
-    return out, {"normalization": normalization, "mean": mean.tolist(), "std": std.tolist()}
+                  ds.class_names, xs["x_extra"], normalization=stats)
+    return out, dict(stats)

@@ -40,6 +40,9 @@ class Dataset:
         name: the source's name (``digits``, ``mnist``, a path, ...).
         class_names: optional human-readable class names.
         x_extra: optional extra unlabeled images (e.g. STL-10 ``unlabelled``, SVHN ``extra``).
+        normalization: set by :func:`ssl_pipelines.data.preprocess_dataset`:
+            ``{"normalization": name, "mean": [...], "std": [...]}`` (per channel, training
+            statistics), so that a saved model's card can tell how to scale new inputs.
     """
 
     x_train: np.ndarray
@@ -50,6 +53,7 @@ class Dataset:
     name: str
     class_names: list[str] | None = None
     x_extra: np.ndarray | None = None
+    normalization: dict[str, Any] | None = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:

@@ -22,7 +22,8 @@ class SSLSplit:
     """Arrays of one semi-supervised split plus the indices into the source training set.
 
     ``y_unlabeled`` holds the true labels of the unlabeled images. Methods must not train on
-    them; they exist to measure pseudo-label accuracy.
+    them; they exist to measure pseudo-label accuracy. ``normalization`` is the source data set's
+    (:attr:`Dataset.normalization`: name and per-channel training mean/std), for the model card.
     """
 
     x_labeled: np.ndarray
@@ -37,6 +38,7 @@ class SSLSplit:
     indices: dict[str, np.ndarray]
     dataset_name: str = ""
     class_names: list[str] | None = None
+    normalization: dict[str, Any] | None = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -164,5 +166,5 @@ def split_labeled_unlabeled(
         x_val=ds.x_train[idx["validation"]], y_val=ds.y_train[idx["validation"]],
         x_test=ds.x_test, y_test=ds.y_test, num_classes=ds.num_classes,
         indices={**idx, "seed": np.asarray(seed, np.int64)},
-        dataset_name=ds.name, class_names=ds.class_names,
+        dataset_name=ds.name, class_names=ds.class_names, normalization=ds.normalization,
     )

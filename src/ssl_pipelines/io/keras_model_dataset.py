@@ -7,12 +7,14 @@ Every saved file also carries a *model card*, ``ssl_pipelines_card.json`` inside
 zip (Keras ignores it when loading): what the model expects and returns, so that a model found in
 MLflow can be used without the project. Read it with :func:`read_model_card`::
 
-    {"input": {"shape": [null, 8, 8, 1], "dtype": "float32", "normalization": "unit", ...},
+    {"input": {"shape": [null, 8, 8, 1], "dtype": "float32", "normalization": "unit",
+               "mean": [0.0], "std": [1.0], ...},
      "output": {"kind": "logits", "shape": [null, 10], ...}, "classes": ["0", ..., "9"],
      "pipeline": "supervised", "dataset": "digits", ...}
 
 In a Kedro run, ``ssl_pipelines.run_summary.RunSummaryHooks`` attaches the data side (shape,
-normalization, class names) with :func:`attach_model_card` before the catalog saves the model.
+normalization with its per-channel training ``mean``/``std``: the model's input is
+``(x_unit - mean) / std``, class names) with :func:`attach_model_card` before the catalog saves the model.
 """
 
 from __future__ import annotations

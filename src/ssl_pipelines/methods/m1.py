@@ -12,6 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from ssl_pipelines.data.errors import ConfigError
 from ssl_pipelines.data.streams import X_LABELED, X_UNLABELED
 from ssl_pipelines.layers.sampling import GaussianSampling
 from ssl_pipelines.losses.vae import decoder_log_likelihood, gaussian_kl, vae_loss
@@ -62,6 +63,11 @@ class M1(VariationalNoise, SSLModel):
         likelihood: ``"bernoulli"`` (images in [0, 1]) or ``"gaussian"`` (continuous data).
         binarize: Bernoulli only: dynamically binarize the inputs every batch (§5.6).
         seed: seed of the sampling and binarization noise.
+        kl_warmup_steps: 0 (the paper) or ``T``: the KL term of the training loss is weighted by
+            ``min(1, t / T)`` at optimizer step ``t`` (deterministic warm-up as in
+            ``wohlert/semi-supervised-pytorch``, Sonderby et al. 2016), the ELBO itself from ``T``
+            on. Keeps units from collapsing to the prior while the decoder is still weak; the
+            tracked ``kl_z`` is the unweighted KL.
 
     Call arguments:
         x: ``(B, ...)`` inputs. Returns ``(B, C)`` logits.
@@ -83,12 +89,16 @@ class M1(VariationalNoise, SSLModel):
     loss_terms = ("reconstruction", "kl_z")
 
     def __init__(self, backbone: keras.Model, encoder: keras.Model, decoder: keras.Model,
-                 likelihood: str = "bernoulli", binarize: bool = True, seed: int | None = None, **kwargs):
+                 likelihood: str = "bernoulli", binarize: bool = True, seed: int | None = None,
+                 kl_warmup_steps: int = 0, **kwargs):
         super().__init__(backbone, **kwargs)
         # === Networks ===
         self.encoder = encoder
         self.decoder = decoder
         self.init_noise(likelihood, binarize, seed)
+        if isinstance(kl_warmup_steps, bool) or not isinstance(kl_warmup_steps, int) or kl_warmup_steps < 0:
+            raise ConfigError(f"kl_warmup_steps must be a non-negative integer, got {kl_warmup_steps!r}")
+        self.kl_warmup_steps = kl_warmup_steps
 
     # === Forward ===
     def encode(self, x, training: bool = False):
@@ -118,7 +128,7 @@ class M1(VariationalNoise, SSLModel):
         x_flat = keras.ops.reshape(x, (keras.ops.shape(x)[0], -1))
         log_px = decoder_log_likelihood(x_flat, self.decoder(z, training=training), self.likelihood)
         kl = gaussian_kl(mean, log_var)
-        loss = tf.reduce_mean(vae_loss(log_px, kl))
+        loss = tf.reduce_mean(vae_loss(log_px, kl_weight(self, training) * kl))
         return {"loss": loss, "reconstruction": -tf.reduce_mean(log_px), "kl_z": tf.reduce_mean(kl)}
 
     @property
@@ -130,9 +140,18 @@ class M1(VariationalNoise, SSLModel):
         config = super().get_config()
         config.update({
             "likelihood": self.likelihood, "binarize": self.binarize, "seed": self.seed,
+            "kl_warmup_steps": self.kl_warmup_steps,
         })
         return config
 
+
+
+def kl_weight(model: M1, training: bool):
+    """``min(1, t / kl_warmup_steps)`` at optimizer step ``t`` while training with a warm-up, else 1."""
+    if not (training and model.kl_warmup_steps) or getattr(model, "optimizer", None) is None:
+        return 1.0
+    t = tf.cast(model.optimizer.iterations, tf.float32)
+    return tf.minimum(1.0, t / float(model.kl_warmup_steps))
 
 
 def active_latent_units(means: np.ndarray, threshold: float = 0.1) -> np.ndarray:

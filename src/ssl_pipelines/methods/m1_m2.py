@@ -31,6 +31,10 @@ class M1M2(SSLModel):
             decoder maps ``z1`` back to images for the sample grids).
         m2: an :class:`~ssl_pipelines.methods.M2` whose inputs are ``(len(active_units),)``.
         active_units: indices of the ``z1`` units to keep (all if None).
+        sample_latents: train on ``z1 ~ q(z1|x)`` resampled every batch (the reference code), or,
+            if False, on the posterior means ``mu(x)`` (the test-time input). For a nearly
+            collapsed M1, whose weakly active units have a posterior std near 1 but means that vary
+            by ~0.2, resampling drowns the information those units carry.
 
     Call arguments:
         x: ``(B, ...)`` raw inputs. Returns ``(B, C)`` logits of ``q(y|z1)``.
@@ -44,12 +48,13 @@ class M1M2(SSLModel):
     nested_models = ("m1", "m2")
     loss_terms = M2.loss_terms
 
-    def __init__(self, m1: M1, m2: M2, active_units=None, **kwargs):
+    def __init__(self, m1: M1, m2: M2, active_units=None, sample_latents: bool = True, **kwargs):
         super().__init__(m2.backbone, **kwargs)
         self.m1 = m1
         self.m2 = m2
         self.m1.trainable = False
         self.active_units = None if active_units is None else [int(i) for i in active_units]
+        self.sample_latents = bool(sample_latents)
 
     # === Forward ===
     def select(self, z1):
@@ -70,9 +75,9 @@ class M1M2(SSLModel):
     # === Losses ===
     def compute_losses(self, batch, training=True):
         inner = dict(batch)
-        inner[X_LABELED] = self.latents(batch[X_LABELED], sample=True)
+        inner[X_LABELED] = self.latents(batch[X_LABELED], sample=self.sample_latents)
         if X_UNLABELED in batch:
-            inner[X_UNLABELED] = self.latents(batch[X_UNLABELED], sample=True)
+            inner[X_UNLABELED] = self.latents(batch[X_UNLABELED], sample=self.sample_latents)
         return self.m2.compute_losses(inner, training=training)
 
     def train_step(self, data):
@@ -112,4 +117,5 @@ class M1M2(SSLModel):
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config["active_units"] = self.active_units  # m1 and m2 via nested_models; the classifier lives in m2
+        config["sample_latents"] = self.sample_latents
         return config

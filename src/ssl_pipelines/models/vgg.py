@@ -14,6 +14,7 @@ Layer names follow ``keras.applications.VGG16`` (``block<b>_conv<c>``, ``block<b
 from __future__ import annotations
 
 import logging
+import re
 
 import keras
 
@@ -214,6 +215,23 @@ def build_vgg16_decoders(
     return decoders
 
 
+def _weights_file_has_top(path: str) -> bool | None:
+    """Whether a VGG16 weights file holds the fully connected top, from its layer names: the
+    legacy ``layer_names`` attribute (``fc1``, as in the keras-applications downloads) or the
+    groups of a Keras 3 ``.weights.h5`` file (``layers/dense``: that format names layers by
+    class); None if the file cannot be read as HDF5."""
+    import h5py
+
+    names: list[str] = []
+    try:
+        with h5py.File(path, "r") as f:
+            f.visit(names.append)
+            names += [n.decode() if isinstance(n, bytes) else str(n) for n in f.attrs.get("layer_names", [])]
+    except OSError:
+        return None
+    return any(part == "fc1" or re.fullmatch(r"dense(_\d+)?", part) for n in names for part in n.split("/"))
+
+
 def load_vgg16_weights(backbone: keras.Model, path: str) -> list[str]:
     """Copy weights by layer name from a ``keras.applications.VGG16`` weights file (local path,
     e.g. ``vgg16_weights_tf_dim_ordering_tf_kernels.h5`` with the top, or the ``_notop`` file)
@@ -230,7 +248,11 @@ def load_vgg16_weights(backbone: keras.Model, path: str) -> list[str]:
         raise ConfigError(f"cannot load VGG16 weights from {path!r}: no such file")
     errors = []
     ref = None
-    for include_top, shape in ((True, None), (False, tuple(backbone.inputs[0].shape[1:]))):
+    layouts = [(True, None), (False, tuple(backbone.inputs[0].shape[1:]))]
+    has_top = _weights_file_has_top(path)
+    if has_top is not None:  # read only the file's own layout: a failed try warns from inside Keras
+        layouts = [layouts[0] if has_top else layouts[1]]
+    for include_top, shape in layouts:
         try:
             ref = keras.applications.VGG16(weights=None, include_top=include_top, input_shape=shape)
             ref.load_weights(path)

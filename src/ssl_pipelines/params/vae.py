@@ -13,10 +13,10 @@ from ssl_pipelines.params.data import Backbone, parse_backbone
 from ssl_pipelines.params.reader import Section
 
 VAE_KEYS = frozenset({"latent_dim", "hidden_units", "activation", "kernel_init_std", "likelihood", "binarize"})
-M1_KEYS = VAE_KEYS | {"classifier"}
+M1_KEYS = VAE_KEYS | {"classifier", "kl_warmup_steps"}
 M2_KEYS = VAE_KEYS | {"classifier_hidden_units", "alpha", "bound_weighting", "kl", "log_var_activation",
                       "kernel_initializer"}
-STACK_KEYS = frozenset({"active_threshold", "active_sample"})
+STACK_KEYS = frozenset({"active_threshold", "active_sample", "sample_latents"})
 PLOT_KEYS = frozenset({"num_images", "num_samples"})
 LIKELIHOODS = ("bernoulli", "gaussian")
 #: stream batches of M2-style training when ``train:`` sets none (the paper's 10 + 100 on MNIST)
@@ -42,6 +42,7 @@ class VAEParams:
 @dataclasses.dataclass(frozen=True)
 class M1Params(VAEParams):
     classifier: Backbone = Backbone("mlp", {})
+    kl_warmup_steps: int = 0  # KL weight min(1, t / T) (deviation from the paper; 0 = the ELBO from step 1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,7 +73,7 @@ def parse_m1(params: dict | None, section: str = "model") -> M1Params:
     """M1 (paper: 2 x 500 softplus, z = 50, N(0, 1e-3^2) weights; ``classifier`` on mu(x))."""
     s = Section(section, params, M1_KEYS)
     classifier, _ = parse_backbone(s.get("classifier", {"backbone": "mlp"}), f"{section}.classifier", default="mlp")
-    return M1Params(**_vae(s, [500, 500]), classifier=classifier)
+    return M1Params(**_vae(s, [500, 500]), classifier=classifier, kl_warmup_steps=s.int("kl_warmup_steps", 0, minimum=0))
 
 
 def parse_m2(params: dict | None, section: str = "model", likelihood: str = "bernoulli",
@@ -95,11 +96,13 @@ class StackParams:
 
     active_threshold: float = 0.1
     active_sample: int = 1000
+    sample_latents: bool = True  # M2 on z1 ~ q(z1|x) resampled per batch (reference), else on the means
 
 
 def parse_stack(params: dict | None) -> StackParams:
     s = Section("stack", params, STACK_KEYS)
-    return StackParams(s.number("active_threshold", 0.1), s.int("active_sample", 1000))
+    return StackParams(s.number("active_threshold", 0.1), s.int("active_sample", 1000),
+                       s.flag("sample_latents", True))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -37,13 +37,14 @@ def select_active_units(m1: M1, split, stack_params: dict | None, seed: int) -> 
 
 def train_m1_m2(m1: M1, split, model_params: dict, stack_params: dict, train_params: dict, seed: int,
                 pretrain_history: dict) -> tuple[M1M2, dict]:
-    """Train M2 (Gaussian ``p(z1|y,z2)``) on ``z1 ~ q(z1|x)`` of the frozen M1, resampled every batch."""
+    """Train M2 (Gaussian ``p(z1|y,z2)``) on the frozen M1's ``z1``: resampled from ``q(z1|x)`` every
+    batch (``stack.sample_latents: true``, the reference code) or its posterior means."""
     train = start_stage(m2_train_config(train_params, seed))
     active = select_active_units(m1, split, stack_params, train.seed)
     p = parse_m2(model_params, "m2", likelihood="gaussian", binarize=False)
     m2 = build_m2((len(active),), split.num_classes, split_access.part_size(split, "labeled"),
                   split_access.part_size(split, "unlabeled"), p, train.seed)
-    model = M1M2(m1, m2, active_units=active, name="m1_m2")
+    model = M1M2(m1, m2, active_units=active, sample_latents=parse_stack(stack_params).sample_latents, name="m1_m2")
     history = train_generative_ssl(model, split, train, stage="m1_m2")
     history["active_units"] = [float(len(active))]
     return model, {"stages": {"m1_pretrain": pretrain_history, "m1_m2": history}}
