@@ -28,10 +28,16 @@ from common import set_threads  # noqa: E402
 from ssl_pipelines import data  # noqa: E402
 from ssl_pipelines.methods import M1M2, SupervisedClassifier  # noqa: E402
 from ssl_pipelines.models import build_backbone  # noqa: E402
-from ssl_pipelines.pipelines.m1.nodes import build_m1  # noqa: E402
+from ssl_pipelines.params import parse_train  # noqa: E402
+from ssl_pipelines.params.vae import parse_m1, parse_m2  # noqa: E402
+from ssl_pipelines.pipelines.common_generative import build_m1, build_m2, train_generative_ssl  # noqa: E402
+from ssl_pipelines.pipelines.common_training import start_stage  # noqa: E402
 from ssl_pipelines.pipelines.m1_m2.nodes import select_active_units  # noqa: E402
-from ssl_pipelines.pipelines.m2.nodes import build_m2, train_generative_ssl  # noqa: E402
-from ssl_pipelines.pipelines.training_nodes import prepare_training  # noqa: E402
+
+
+def prepare_training(params: dict, seed: int):
+    """The checked, seeded ``train:`` section (what a pipeline stage starts with)."""
+    return start_stage(parse_train(params, seed)[0])
 
 PAPER = {"supervised": 25.81, "m1": 11.82, "m2": 11.97, "m1_m2": 3.33}  # Table 1, N = 100 (NN, M1+TSVM, M2, M1+M2)
 PAPER_STD = {"supervised": None, "m1": 0.25, "m2": 1.71, "m1_m2": 0.14}
@@ -101,8 +107,8 @@ def m1_params(args):
 def pretrain(sp, args, seed):
     train = prepare_training({"epochs": args.epochs_m1, "batch_size": args.m1_batch,
                               "optimizer": optimizer_params(args.m1_lr), "verbose": 0}, seed)
-    m1 = build_m1(sp, {**m1_params(args), "classifier": {"backbone": "mlp", "backbone_kwargs": {"hidden_units": []}}},
-                  seed)
+    m1 = build_m1(sp, parse_m1({**m1_params(args), "classifier": {"backbone": "mlp",
+                                                                  "backbone_kwargs": {"hidden_units": []}}}), seed)
     m1.compile(optimizer=train.optimizer)
     x_all = np.concatenate([sp.x_labeled, sp.x_unlabeled])
     stream = data.ssl_stream(x_all, np.zeros(len(x_all), np.int32), batch_labeled=args.m1_batch, seed=seed)
@@ -129,15 +135,15 @@ def run_m2(sp, args, seed, m1=None):
                               "optimizer": optimizer_params(args.lr), "verbose": 0}, seed)
     if m1 is None:
         model = build_m2(sp.input_shape, 10, len(sp.x_labeled), len(sp.x_unlabeled),
-                         {"latent_dim": 50, "hidden_units": [args.m2_hidden], "kernel_init_std": args.init_std,
-                          "alpha": args.alpha}, seed)
+                         parse_m2({"latent_dim": 50, "hidden_units": [args.m2_hidden], "kernel_init_std": args.init_std,
+                                   "alpha": args.alpha}), seed)
         stage, minutes = "m2", args.minutes
     else:
         active = select_active_units(m1, sp, {"active_threshold": 0.1, "active_sample": 1000}, seed)
         m2 = build_m2((len(active),), 10, len(sp.x_labeled), len(sp.x_unlabeled),
-                      {"latent_dim": 50, "hidden_units": [args.m1_m2_hidden], "kernel_init_std": args.init_std,
-                       "likelihood": "gaussian", "binarize": False,
-                       "alpha": args.alpha if args.alpha_m1_m2 is None else args.alpha_m1_m2}, seed)
+                      parse_m2({"latent_dim": 50, "hidden_units": [args.m1_m2_hidden], "kernel_init_std": args.init_std,
+                                "likelihood": "gaussian", "binarize": False,
+                                "alpha": args.alpha if args.alpha_m1_m2 is None else args.alpha_m1_m2}), seed)
         model = M1M2(m1, m2, active_units=active)
         stage, minutes = "m1_m2", args.minutes_m1_m2 or args.minutes
     budget = Budget(minutes, sp.x_test, sp.y_test, lambda x: model(x), every=args.curve_every)
@@ -156,7 +162,7 @@ def measure_m2_speed(sp, args) -> list[dict]:
     rows = []
     for b_l, b_u in [(args.batch_labeled, args.batch_unlabeled), (1, 499)]:
         model = build_m2(sp.input_shape, 10, len(sp.x_labeled), len(sp.x_unlabeled),
-                         {"hidden_units": [args.m2_hidden], "kernel_init_std": args.init_std}, 0)
+                         parse_m2({"hidden_units": [args.m2_hidden], "kernel_init_std": args.init_std}), 0)
         model.compile(optimizer="adam")
         stream = data.ssl_stream(sp.x_labeled, sp.y_labeled, sp.x_unlabeled, batch_labeled=b_l, batch_unlabeled=b_u)
         model.fit(stream, epochs=1, steps_per_epoch=3, verbose=0)  # trace + warm up

@@ -100,7 +100,7 @@ def main() -> None:
         ds = load_dataset(dp, seed)
         split, _, summary = split_labeled_unlabeled(ds, dp, seed)
         test = lambda m: classification_report(predict_logits(m, split.x_test, 512), split.y_test, 10, ())["error"]  # noqa: E731
-        sup, _ = train_supervised_stage(split, model_params, sup_params, {**d2_base, "epochs": 2}, ft_params, seed)
+        sup, _ = train_supervised_stage(split, model_params, sup_params, seed)
         err1 = test(sup)
         print(f"seed {seed}: stage 1 test error {err1:.2f}% ({time.time() - t0:.0f} s)", flush=True)
         weights = sup.backbone.get_weights()

@@ -37,7 +37,15 @@ from ssl_pipelines.pipelines.swwae_vgg.nodes import (
     train_chained_decoder,
     train_layerwise_decoders,
 )
-from ssl_pipelines.pipelines.training_nodes import prepare_training
+from ssl_pipelines.params import parse_train
+from ssl_pipelines.pipelines import common_training
+from ssl_pipelines.pipelines.common_training import fit_stage, start_stage
+from ssl_pipelines.pipelines.swwae_vgg import nodes as swwae_nodes
+
+
+def prepare_training(params: dict, seed: int):
+    """The checked, seeded ``train:`` section (what a pipeline stage starts with)."""
+    return start_stage(parse_train(params, seed)[0])
 
 REPO = Path(__file__).resolve().parents[1]
 ARMS = {"baseline": None, "sae_first": ("sae", "first"), "swwae_all": ("swwae", "all")}
@@ -124,8 +132,8 @@ def main() -> None:
                 model = SupervisedClassifier(backbone, name="baseline")
                 model.compile(optimizer=train.optimizer)
                 stream = ssl_stream(split.x_labeled, split.y_labeled, batch_labeled=b, seed=seed,
-                                    augment=train.augment)
-                train.fit(model, stream, s, eval_stream(split.x_val, split.y_val), stage="finetune",
+                                    augment=train.augment.as_dict())
+                fit_stage(model, train, stream, s, stage="finetune", validation=eval_stream(split.x_val, split.y_val),
                           callbacks=[timer])
             else:
                 unpooling, variant = ARMS[arm]
@@ -208,19 +216,15 @@ def speed_only(args) -> None:
 
 def _finetune_with_timer(backbone, decoders, split, model_params, finetune_params, seed, timer):
     """``finetune_swwae`` with an extra epoch timer (the node itself takes no callbacks)."""
-    from ssl_pipelines.pipelines.training_nodes import TrainConfig
-
-    original = TrainConfig.fit
-
-    def fit(self, *a, **k):
+    def train_stage(*a, **k):
         k["callbacks"] = [*(k.get("callbacks") or []), timer]
-        return original(self, *a, **k)
+        return common_training.train_stage(*a, **k)
 
-    TrainConfig.fit = fit
+    swwae_nodes.train_stage = train_stage
     try:
         return finetune_swwae(backbone, decoders, split, model_params, finetune_params, seed, {}, {}, {})
     finally:
-        TrainConfig.fit = original
+        swwae_nodes.train_stage = common_training.train_stage
 
 
 if __name__ == "__main__":

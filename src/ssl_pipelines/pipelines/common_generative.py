@@ -78,10 +78,10 @@ def m2_train_config(train_params: dict | None, seed: int) -> TrainConfig:
     return parse_train(train_params, seed, defaults=M2_TRAIN_DEFAULTS)[0]
 
 
-def train_generative_ssl(model, split, train: TrainConfig, stage: str) -> dict:
+def train_generative_ssl(model, split, train: TrainConfig, stage: str, callbacks=None) -> dict:
     """Fit an M2-style model on ``batch_labeled`` + ``batch_unlabeled`` batches (``steps_per_epoch``
     null = one pass over the unlabeled images). Adds ``images_per_second`` (labeled + unlabeled
-    images per second of training) to the history."""
+    images per second of training) to the history. ``callbacks``: extra Keras callbacks."""
     if split_access.part_size(split, "unlabeled") == 0:
         from ssl_pipelines.data import ConfigError
 
@@ -93,7 +93,7 @@ def train_generative_ssl(model, split, train: TrainConfig, stage: str) -> dict:
                 model.count_params_by_part(), train.batch_labeled, train.batch_unlabeled, steps)
     speed = ThroughputLogger(train.batch_labeled + train.batch_unlabeled, steps)
     history = fit_stage(model, train, stream, steps, stage=stage, validation=validation_batches(split),
-                        callbacks=[speed])
+                        callbacks=[speed, *(callbacks or [])])
     history["images_per_second"] = speed.rates
     logger.info("%s: %.0f training images/s (median over epochs)", stage, float(np.median(speed.rates)))
     return history
