@@ -28,6 +28,9 @@ import numpy as np
 from common import cached_cifar10_npz, set_threads
 
 CONFIGS = {
+    # a plain SupervisedClassifier on the same classifier path C(E_c(x)), labeled batch only and no
+    # augmentation: the floor of the step cost (issue 20: the classification-only step within 1.3x)
+    "supervised": None,
     # Table 1 rows: (lambda_cls, lambda_rec, lambda_inter, lambda_stab, balanced)
     "classification": dict(lambda_rec=0.0, lambda_inter=0.0, lambda_stab=0.0),
     "cls+stability": dict(lambda_rec=0.0, lambda_inter=0.0),
@@ -106,8 +109,13 @@ def build(sp, cfg_name, steps, args):
               ema_decay=args.ema_decay, stab_rampup_steps=args.rampup_steps, rec_rampup_steps=args.rampup_steps,
               inter_rampup_steps=max(1, args.rampup_steps * 2 // 5), rampdown_steps=steps,
               augment_shift=args.shift, augment_flip=args.flip)
-    kw.update(CONFIGS[cfg_name])
-    model = methods.HybridNet(**parts, **kw)
+    if CONFIGS[cfg_name] is None:
+        from ssl_pipelines.models.hybrid_nets import compose_classifier
+
+        model = methods.SupervisedClassifier(compose_classifier(parts["encoder_c"], parts["classifier"]))
+    else:
+        kw.update(CONFIGS[cfg_name])
+        model = methods.HybridNet(**parts, **kw)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate(args.lr, steps, args.lr_decay_start)))
     return model
 
@@ -183,7 +191,7 @@ def table(results, dataset):
         ema = np.array([r["accuracy_ema"] for r in rs])
         raw = np.array([r["accuracy_raw"] for r in rs])
         st = np.median([cost(r) for r in rs])
-        paper = f"{PAPER[c]}" if dataset == "cifar10" else "–"
+        paper = f"{PAPER[c]}" if dataset == "cifar10" and c in PAPER else "–"
         per_seed = ", ".join(f"{v:.2f}" for v in ema)
         lines.append(f"| {c} | {ema.mean():.2f} ± {ema.std(ddof=1) if len(ema) > 1 else 0:.2f} ({per_seed}) | "
                      f"{raw.mean():.2f} ± {raw.std(ddof=1) if len(raw) > 1 else 0:.2f} | "

@@ -208,3 +208,18 @@ def test_loss_parameters_are_validated_before_training():
         resolve_augment({"max_shift": -1})
     with pytest.raises(data.ConfigError, match=r"unknown train.augment parameter\(s\) \['shift'\]"):
         resolve_augment({"shift": 1})
+
+
+def test_classification_only_forwards_only_the_labeled_images():
+    """Table 1's classification row reads no unlabeled image: NaN unlabeled pixels leave its loss
+    finite and equal to the loss on the labeled part alone (all branches on, they poison it)."""
+    batch = _batch(n_l=3, n_u=4)
+    poisoned = {**batch, "x_unlabeled": tf.fill(batch["x_unlabeled"].shape, float("nan"))}
+    off = dict(lambda_rec=0.0, lambda_inter=0.0, lambda_stab=0.0, augment_shift=0, augment_flip=False)
+    cls_only = methods.HybridNet(**_parts(), **off)
+    alone = cls_only.compute_losses({k: batch[k] for k in ("x_labeled", "y_labeled")}, training=True)["loss"]
+    with_nan = cls_only.compute_losses(poisoned, training=True)["loss"]
+    assert np.isfinite(float(with_nan)) and float(with_nan) == pytest.approx(float(alone), rel=1e-6)
+    full = methods.HybridNet(**_parts(), augment_shift=0, augment_flip=False)
+    full.compile(optimizer="adam")
+    assert not np.isfinite(float(full.compute_losses(poisoned, training=True)["loss"]))

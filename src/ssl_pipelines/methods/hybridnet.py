@@ -139,12 +139,17 @@ class HybridNet(EMATeacherModel):
     # === Losses ===
     def compute_losses(self, batch, training=True):
         x, y, n_l = self.batch_inputs(batch)
+        need_decoders = self.lambda_rec > 0 or self.lambda_inter > 0
+        if not (need_decoders or self.use_teacher):
+            # classification only (Table 1's first row): no term reads the unlabeled images, so only
+            # the labeled ones are forwarded (as in the supervised baseline; batch-norm statistics
+            # come from them)
+            x = x[:n_l]
         x_s = self.student_view(x, training)
         x_t = self.teacher_view(x, training) if self.use_teacher else None  # only with the stability term
         step = self.step()
         zero = tf.constant(0.0)
         terms = {"reconstruction": zero, "intermediate": zero, "stability": zero, "stability_weight": zero}
-        need_decoders = self.lambda_rec > 0 or self.lambda_inter > 0
         if need_decoders:
             out = self.branches(x_s, training=training)
             logits = out["logits"]
