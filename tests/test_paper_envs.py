@@ -146,7 +146,6 @@ SCHEDULE = [
     ("paper", "m1", "model.binarize", True, "§5.1 dynamic binarization"),
     ("paper", "m1", "pretrain.batch_size", 1000, "§5.1"),
     ("paper", "m1", "pretrain.optimizer.learning_rate", 0.0003, "§5.1"),
-    ("paper", "m1", "model.binarize", True, "§5.1 dynamic binarization"),
     ("paper", "m1", "model.kl_warmup_steps", 0, "§5.1 the ELBO (Eq. 5)"),
     ("paper", "m2", "model.latent_dim", 50, "§5.2"),
     ("paper", "m2", "model.kernel_init_std", 0.001, "§5.2"),

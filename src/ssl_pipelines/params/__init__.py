@@ -20,12 +20,12 @@ from ssl_pipelines.params.data import (
     parse_evaluation,
 )
 from ssl_pipelines.params.pipelines import SCHEMAS, Schema, check_pipeline, ignore_seed, sections_of, train_section
-from ssl_pipelines.params.reader import Section, check_keys, check_seed
+from ssl_pipelines.params.reader import Section, check_seed
 from ssl_pipelines.params.train import TRAIN_KEYS, Augment, TrainConfig, parse_augment, parse_train
 
 __all__ = [
     "DATA_KEYS", "LOAD_KEYS", "PREPROCESS_KEYS", "SCHEMAS", "SPLIT_KEYS", "STREAM_KEYS", "TRAIN_KEYS", "Augment",
-    "Backbone", "Evaluation", "Schema", "Section", "TrainConfig", "check_keys", "check_pipeline", "check_seed",
+    "Backbone", "Evaluation", "Schema", "Section", "TrainConfig", "check_pipeline", "check_seed",
     "ignore_seed", "parse_augment", "parse_backbone", "parse_data", "parse_evaluation", "parse_train", "sections_of",
     "train_section",
 ]

@@ -160,8 +160,3 @@ def check_seed(seed: Any) -> int:
     if not _is_int(seed) or seed < 0:
         raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
     return int(seed)
-
-
-def check_keys(section: str, params: Mapping | None, allowed: Iterable[str]) -> dict:
-    """Reject unknown keys of ``params`` (typos) with a message listing the allowed ones."""
-    return Section(section, params, allowed).values

@@ -11,7 +11,7 @@ import tensorflow as tf
 from matplotlib.figure import Figure
 
 from ssl_pipelines import plots
-from ssl_pipelines.data import split_access
+from ssl_pipelines.data import ConfigError, split_access
 from ssl_pipelines.methods import M1, M2
 from ssl_pipelines.models import build_backbone, conditional_gaussian_encoder, decoder, gaussian_encoder
 from ssl_pipelines.params import TrainConfig, parse_train
@@ -83,8 +83,6 @@ def train_generative_ssl(model, split, train: TrainConfig, stage: str, callbacks
     null = one pass over the unlabeled images). Adds ``images_per_second`` (labeled + unlabeled
     images per second of training) to the history. ``callbacks``: extra Keras callbacks."""
     if split_access.part_size(split, "unlabeled") == 0:
-        from ssl_pipelines.data import ConfigError
-
         raise ConfigError(f"{stage} needs unlabeled images, but the split has none (check data.max_unlabeled)")
     compile_model(model, train)
     stream, steps = training_batches(split, train)
