@@ -41,9 +41,29 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
-def make_project_copy(dest: Path) -> Path:
+_EMPTY_DB: list[Path] = []
+
+
+def empty_mlflow_store() -> Path:
+    """An MLflow sqlite store with its tables created, made once per test process (creating the
+    tables costs ~2 s per fresh store); copy it, never write to it."""
+    if not _EMPTY_DB:
+        import atexit
+        import tempfile
+
+        import mlflow
+
+        path = Path(tempfile.mkdtemp(prefix="ssl_pipelines_empty_store_")) / "empty.db"
+        atexit.register(shutil.rmtree, path.parent, True)
+        mlflow.MlflowClient(f"sqlite:///{path}").search_experiments()
+        _EMPTY_DB.append(path)
+    return _EMPTY_DB[0]
+
+
+def make_project_copy(dest: Path, mlflow_db: bool = False) -> Path:
     """A runnable copy of the Kedro project: ``conf/`` (without ``local``), ``pyproject.toml``,
-    empty data layers and an empty ``src/``."""
+    empty data layers and an empty ``src/``; with ``mlflow_db``, an empty MLflow store in
+    ``dest/mlflow.db`` (tables created) for ``MLFLOW_TRACKING_URI=sqlite:///<dest>/mlflow.db``."""
     dest.mkdir(parents=True)
     shutil.copytree(REPO / "conf", dest / "conf", ignore=shutil.ignore_patterns("local"))
     (dest / "conf" / "local").mkdir()
@@ -51,17 +71,15 @@ def make_project_copy(dest: Path) -> Path:
     (dest / "src").mkdir()  # the package itself is installed (editable) in the venv
     for layer in ("01_raw", "03_primary", "06_models", "07_model_output", "08_reporting"):
         (dest / "data" / layer).mkdir(parents=True)
+    if mlflow_db:
+        shutil.copy(empty_mlflow_store(), dest / "mlflow.db")
     return dest
 
 
 @pytest.fixture(scope="session")
-def empty_mlflow_db(tmp_path_factory) -> Path:
-    """An MLflow sqlite store with its tables created once (creating them costs seconds per run)."""
-    import mlflow
-
-    path = tmp_path_factory.mktemp("mlflow") / "empty.db"
-    mlflow.MlflowClient(f"sqlite:///{path}").search_experiments()
-    return path
+def empty_mlflow_db() -> Path:
+    """An MLflow sqlite store with its tables created once (see :func:`empty_mlflow_store`)."""
+    return empty_mlflow_store()
 
 
 @pytest.fixture
@@ -78,12 +96,13 @@ def kedro_project(tmp_path, monkeypatch, empty_mlflow_db):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.chdir(project)
 
-    def run(pipeline: str, params: dict | None = None, env: str | None = None):
+    def run(pipeline: str, params: dict | None = None, env: str | None = None, **run_kwargs):
+        """``run_kwargs`` go to ``session.run`` (e.g. ``to_outputs=[...]`` for a slice)."""
         import mlflow
 
         bootstrap_project(project)
         with KedroSession.create(project_path=project, runtime_params=params, env=env) as session:
-            session.run(pipeline_names=[pipeline])
+            session.run(pipeline_names=[pipeline], **run_kwargs)
         # kedro-mlflow ends its run; make sure no run leaks into the next test
         while mlflow.active_run() is not None:
             mlflow.end_run()

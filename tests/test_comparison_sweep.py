@@ -20,7 +20,7 @@ def sweep(tmp_path_factory):
 
     from ssl_pipelines.cli import run_sweep
 
-    project = make_project_copy(tmp_path_factory.mktemp("sweep") / "project")
+    project = make_project_copy(tmp_path_factory.mktemp("sweep") / "project", mlflow_db=True)
     uri = f"sqlite:///{project / 'mlflow.db'}"
     saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME")}
     os.environ["MLFLOW_TRACKING_URI"] = uri

@@ -47,7 +47,10 @@ def test_m2_pipeline_end_to_end(kedro_project):
 
 
 def test_m1_pipeline_end_to_end(kedro_project):
-    params = {"m1": {"pretrain": {"epochs": 25, "verbose": 0}, "train": {"epochs": 60}}}
+    # no KL warm-up (the digits default, 4000 steps, is longer than this whole run): the loss is the
+    # ELBO from the first step
+    params = {"m1": {"model": {"kl_warmup_steps": 0}, "pretrain": {"epochs": 10, "verbose": 0},
+                     "train": {"epochs": 30}}}
     project, uri = kedro_project("m1", params=params)
     _, client, run = _check_run(project, uri, "m1", ["m1_pretrain.loss", "m1_pretrain.kl_z",
                                                      "m1_classifier.accuracy"], min_accuracy=0.4)
@@ -56,7 +59,9 @@ def test_m1_pipeline_end_to_end(kedro_project):
 
 
 def test_m1_m2_pipeline_end_to_end(kedro_project):
-    params = {"m1_m2": {"pretrain": {"epochs": 25, "verbose": 0}, "train": {"epochs": 12, "verbose": 0}}}
+    # a short KL warm-up (M1's latent collapses without one, and 4000 steps outlast this run)
+    params = {"m1_m2": {"m1": {"kl_warmup_steps": 100}, "pretrain": {"epochs": 10, "verbose": 0},
+                        "train": {"epochs": 6, "verbose": 0}}}
     project, uri = kedro_project("m1_m2", params=params)
     _check_run(project, uri, "m1_m2", ["m1_pretrain.loss", "m1_m2.unlabeled_bound", "m1_m2.classification",
                                        "m1_m2.val_accuracy"], min_accuracy=0.3)
