@@ -165,3 +165,18 @@ def test_wrong_typed_batch_sizes_fail_in_the_check(value, expected):
 def test_bad_seed_is_rejected(seed):
     with pytest.raises(ConfigError, match="seed must be a non-negative integer"):
         check_pipeline("supervised", {**conf_params()["supervised"], "seed": seed})
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"name": "digits"}, r"data.streaming: true supports data.name in \['image_folder'\], got 'digits'"),
+    ({"normalization": "standardize"}, r"data.normalization must be 'unit', got 'standardize'"),
+    ({"max_train": 100}, r"data.max_train is not supported with data.streaming: true"),
+    ({"resize": None}, r"data.streaming: true needs data.resize"),
+])
+def test_streaming_constraints_are_checked_with_the_other_parameters(tmp_path, data, message):
+    """The check node (no loading: the folder does not even exist) rejects a streamed folder's
+    impossible settings, for any pipeline."""
+    good = {"name": "image_folder", "path": str(tmp_path / "missing"), "streaming": True, "resize": [16, 16]}
+    check_pipeline("m2", {"seed": 0, "data": good})  # the folder's existence is checked when it is indexed
+    with pytest.raises(ConfigError, match=message):
+        check_pipeline("m2", {"seed": 0, "data": {**good, **data}})

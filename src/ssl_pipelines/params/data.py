@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from ssl_pipelines.data.errors import ConfigError
 from ssl_pipelines.params.reader import Section
 
 LOAD_KEYS = frozenset({"name", "path", "data_dir", "download", "test_fraction", "num_classes", "max_train",
@@ -18,11 +19,34 @@ EVALUATION_KEYS = frozenset({"batch_size", "top_k"})
 BACKBONE_KEYS = frozenset({"backbone", "backbone_kwargs"})
 
 
+STREAMING_SOURCES = ("image_folder",)
+STREAMING_UNSUPPORTED = ("max_train", "max_test", "num_classes", "download", "test_fraction", "data_dir")
+
+
 def parse_data(params: dict | None) -> Section:
-    """The ``data:`` section (the loaders check the values of their own keys)."""
+    """The ``data:`` section (the loaders check the values of their own keys; with
+    ``streaming: true``, the constraints of streamed image folders are checked here, before
+    anything loads: the folder's existence is checked when it is indexed)."""
     s = Section("data", params, DATA_KEYS)
-    s.flag("streaming", False)
+    if s.flag("streaming", False):
+        check_streaming(s.values)
     return s
+
+
+def check_streaming(values: dict) -> None:
+    """``data.streaming: true``: an image-folder source, decoded to [0, 1], cropped to ``resize``;
+    raises :class:`ConfigError` naming the key otherwise."""
+    name = values.get("name")
+    if name not in STREAMING_SOURCES:
+        raise ConfigError(f"data.streaming: true supports data.name in {list(STREAMING_SOURCES)}, got {name!r}")
+    if (values.get("normalization") or "unit") != "unit":
+        raise ConfigError(f"streaming images are decoded to [0, 1]: data.normalization must be 'unit', "
+                          f"got {values.get('normalization')!r}")
+    for key in STREAMING_UNSUPPORTED:
+        if values.get(key) is not None:
+            raise ConfigError(f"data.{key} is not supported with data.streaming: true; set it to null")
+    if values.get("resize") is None:
+        raise ConfigError("data.streaming: true needs data.resize: [H, W], the crop fed to the network")
 
 
 @dataclasses.dataclass(frozen=True)

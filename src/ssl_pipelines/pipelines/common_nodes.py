@@ -26,10 +26,9 @@ from ssl_pipelines.data import (
 from ssl_pipelines.data.sources import Dataset, require_path
 from ssl_pipelines.evaluation import classification_report, predict_part, scalar_metrics
 from ssl_pipelines.params import LOAD_KEYS, SPLIT_KEYS, Schema, check_pipeline, check_seed, parse_data, parse_evaluation
+from ssl_pipelines.params.data import check_streaming
 
 logger = logging.getLogger(__name__)
-
-STREAMING_SOURCES = ("image_folder",)
 
 
 def check_parameters(pipeline: str, schema: Schema | None = None, **sections: Any) -> dict:
@@ -68,18 +67,8 @@ def index_streaming_dataset(params: dict) -> FileDataset:
     on the fly by the training and evaluation streams). Fails before training, naming the path,
     when the folder is missing. Keys: ``path``, ``resize`` (the crop ``[H, W]``), ``shorter_side``
     (default: the larger crop side), ``channels`` (default 3), ``train_dir``, ``test_dir``."""
-    name = params.get("name")
-    if name not in STREAMING_SOURCES:
-        raise ConfigError(f"data.streaming: true supports data.name in {list(STREAMING_SOURCES)}, got {name!r}")
-    if (params.get("normalization") or "unit") != "unit":
-        raise ConfigError(f"streaming images are decoded to [0, 1]: data.normalization must be 'unit', "
-                          f"got {params.get('normalization')!r}")
-    for key in ("max_train", "max_test", "num_classes", "download", "test_fraction", "data_dir"):
-        if params.get(key) is not None:
-            raise ConfigError(f"data.{key} is not supported with data.streaming: true; set it to null")
-    resize = params.get("resize")
-    if resize is None:
-        raise ConfigError("data.streaming: true needs data.resize: [H, W], the crop fed to the network")
+    check_streaming(params)
+    name, resize = params.get("name"), params.get("resize")
     path = require_path(params.get("path"), name)
     ds = index_image_folder(path, image_size=resize, shorter_side=params.get("shorter_side") or max(resize),
                             channels=params.get("channels") or 3, train_dir=params.get("train_dir") or "train",
