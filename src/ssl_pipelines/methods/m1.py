@@ -68,6 +68,8 @@ class M1(VariationalNoise, SSLModel):
             ``wohlert/semi-supervised-pytorch``, Sonderby et al. 2016), the ELBO itself from ``T``
             on. Keeps units from collapsing to the prior while the decoder is still weak; the
             tracked ``kl_z`` is the unweighted KL.
+        kl_weight: ``beta`` in (0, 1], the KL term's weight once warmed up (1: the ELBO, the paper;
+            below 1 the VAE keeps more information in ``z``, a beta-VAE with ``beta < 1``).
 
     Call arguments:
         x: ``(B, ...)`` inputs. Returns ``(B, C)`` logits.
