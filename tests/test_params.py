@@ -106,7 +106,10 @@ def test_checking_has_no_global_side_effects():
 BAD_METHOD_PARAMS: dict[str, list[tuple[str, object, str]]] = {
     "supervised": [("train.optimizer", {"name": "adamx"}, "unknown optimizer 'adamx'"),
                    ("model.backbone", None, "model.backbone must be the name of a registered backbone")],
-    "m1": [("pretrain.batch_size", 0, "pretrain.batch_size must be a positive integer, got 0")],
+    "m1": [("pretrain.batch_size", 0, "pretrain.batch_size must be a positive integer, got 0"),
+           ("model.kl_weight", 0, "model.kl_weight must be a number in (0, 1], got 0"),
+           ("transduction.neighbors", -1, "transduction.neighbors must be a non-negative integer, got -1"),
+           ("transduction.alpha", 1.0, "transduction.alpha must be a number in (0, 1), got 1.0")],
     "m2": [("model.alpha", -1.0, "model.alpha must be a non-negative number, got -1.0")],
     "m1_m2": [("stack.active_threshold", -0.5, "stack.active_threshold must be a non-negative number, got -0.5")],
     "inversion": [("model.alhpa", 0.5, "unknown model parameter(s) ['alhpa']")],

@@ -102,28 +102,75 @@ def test_m1_m2_trains_saves_reloads_and_only_updates_m2(split, tmp_path):
     assert model.generate(tf.zeros((2, 10, Z)), y).shape == (2, 10, 64)
 
 
-def test_m1_kl_warmup_weights_the_kl_by_the_step_then_is_the_elbo(split):
+@pytest.mark.parametrize("kl_weight", [1.0, 0.1])
+def test_m1_kl_warmup_weights_the_kl_by_the_step_then_is_the_elbo(split, kl_weight):
+    """KL factor ``kl_weight * min(1, t / T)`` while training; the ELBO (factor 1) outside training."""
     import keras
 
-    from ssl_pipelines.methods.m1 import kl_weight
+    from ssl_pipelines.methods.m1 import kl_factor
 
     enc = models.gaussian_encoder(split.input_shape, latent_dim=Z, hidden_units=[16])
     dec = models.decoder(Z, split.input_shape, hidden_units=[16])
     m1 = methods.M1(models.build_backbone("mlp", (Z,), 10, hidden_units=[]), enc, dec, binarize=False,
-                    kl_warmup_steps=8)
+                    kl_warmup_steps=8, kl_weight=kl_weight)
     m1.compile(optimizer=keras.optimizers.Adam(1e-3))
     batch = {"x_labeled": tf.constant(split.x_labeled[:4])}
     for step, weight in ((0, 0.0), (2, 0.25), (8, 1.0), (20, 1.0)):
         m1.optimizer.iterations.assign(step)
-        assert float(kl_weight(m1, training=True)) == pytest.approx(weight)
+        assert float(kl_factor(m1, training=True)) == pytest.approx(kl_weight * weight)
         terms = m1.compute_losses(batch, training=True)
         # one reparameterized sample per call: recompute reconstruction and KL from the same terms
-        assert float(terms["loss"]) == pytest.approx(float(terms["reconstruction"]) + weight * float(terms["kl_z"]),
-                                                     rel=1e-5)
-    assert kl_weight(m1, training=False) == 1.0
-    assert methods.M1.from_config(m1.get_config()).kl_warmup_steps == 8
+        assert float(terms["loss"]) == pytest.approx(
+            float(terms["reconstruction"]) + kl_weight * weight * float(terms["kl_z"]), rel=1e-5)
+    assert kl_factor(m1, training=False) == 1.0
+    loaded = methods.M1.from_config(m1.get_config())
+    assert (loaded.kl_warmup_steps, loaded.kl_weight) == (8, kl_weight)
     with pytest.raises(ConfigError, match="kl_warmup_steps must be a non-negative integer, got -1"):
         methods.M1(m1.backbone, enc, dec, kl_warmup_steps=-1)
+    with pytest.raises(ConfigError, match=r"kl_weight must be a number in \(0, 1\], got 0"):
+        methods.M1(m1.backbone, enc, dec, kl_weight=0)
+
+
+def test_m1_kl_weight_without_warmup_scales_the_kl_from_the_first_step(split):
+    import keras
+
+    from ssl_pipelines.methods.m1 import kl_factor
+
+    m1 = make_m1(split)
+    m1 = methods.M1(m1.backbone, m1.encoder, m1.decoder, binarize=False, kl_weight=0.25)
+    m1.compile(optimizer=keras.optimizers.Adam(1e-3))
+    assert float(kl_factor(m1, training=True)) == 0.25
+    assert float(kl_factor(m1, training=False)) == 1.0
+
+
+def test_knn_graph_is_the_symmetric_nearest_neighbour_adjacency():
+    from ssl_pipelines.methods.m1 import knn_graph
+
+    # points on a line at 0, 1, 3, 7: nearest neighbours 0->1, 1->0, 3->1, 7->3
+    w = knn_graph(np.array([[0.0], [1.0], [3.0], [7.0]]), 1, chunk=3).toarray()
+    np.testing.assert_array_equal(w, [[0, 1, 0, 0], [1, 0, 1, 0], [0, 1, 0, 1], [0, 0, 1, 0]])
+    with pytest.raises(ConfigError, match=r"neighbors must be in \[1, 3\] for 4 points, got 4"):
+        knn_graph(np.zeros((4, 2)), 4)
+
+
+def test_label_spreading_reaches_the_hand_computed_fixed_point():
+    """A chain 0 - 1 - 2 - 3 - 4 (points at 0, 1, 2.5, 4.5, 7, one nearest neighbour each), points 0 and
+    3 labeled 0 and 1: the scores of 1, 2, 4 are Eq. 2's F* = (1 - a)(I - a S)^-1 Y, S = D^-1/2 W D^-1/2."""
+    from ssl_pipelines.methods.m1 import label_spreading, label_spreading_scores
+
+    a = 0.9
+    w = np.diag(np.ones(4), 1) + np.diag(np.ones(4), -1)  # the chain's edges
+    s = w / np.sqrt(np.outer(w.sum(1), w.sum(1)))
+    y = np.zeros((5, 2))
+    y[0, 0] = y[3, 1] = 1.0
+    expected = (1 - a) * np.linalg.solve(np.eye(5) - a * s, y)
+    z = np.array([[0.0], [1.0], [2.5], [4.5], [7.0]])
+    got = label_spreading_scores(z[[0, 3]], np.array([0, 1]), z[[1, 2, 4]], 2, neighbors=1, alpha=a, iterations=400)
+    np.testing.assert_allclose(got, expected[[1, 2, 4]], rtol=1e-6, atol=1e-9)
+    assert expected[1].argmax() == 0 and expected[2].argmax() == 1 and expected[4].argmax() == 1
+    np.testing.assert_array_equal(label_spreading(z[[0, 3]], np.array([0, 1]), z[[1, 2, 4]], 2, 1, a, 400), [0, 1, 1])
+    with pytest.raises(ConfigError, match=r"alpha must be a number in \(0, 1\), got 1.0"):
+        label_spreading(z[:2], np.array([0, 1]), z[2:], 2, alpha=1.0)
 
 
 def test_m1_m2_can_train_on_the_posterior_means_instead_of_samples(split):

@@ -113,6 +113,28 @@ def test_m1_m2_threshold_validation(split):
         select_active_units(m1, split, {"active_threshold": 1e6}, 0)
 
 
+def test_m1_classifier_trains_on_the_spread_labels_of_the_unlabeled_latents(split, monkeypatch):
+    """``transduction.neighbors > 0``: label spreading gets every unlabeled latent, and the classifier's
+    training set is labeled + unlabeled (its one epoch has that many batches); 0: labeled only."""
+    from ssl_pipelines.params.vae import parse_m1
+    from ssl_pipelines.pipelines.common_generative import build_m1
+    from ssl_pipelines.pipelines.m1 import nodes
+
+    calls = []
+    real = nodes.label_spreading
+    monkeypatch.setattr(nodes, "label_spreading", lambda *a, **k: calls.append(a) or real(*a, **k))
+    steps = []
+    monkeypatch.setattr(nodes, "train_stage", lambda clf, features, train, **k: steps.append(len(features.y_labeled)) or {})
+    m1 = build_m1(split, parse_m1({"latent_dim": 4, "hidden_units": [8]}), 0)
+    train = {"epochs": 1, "batch_size": 32, "verbose": 0}
+    nodes.train_m1_classifier(m1, split, train, 0, {}, {"neighbors": 3, "alpha": 0.9})
+    n_l, n_u = len(split.y_labeled), len(split.y_unlabeled)
+    assert len(calls) == 1 and calls[0][2].shape == (n_u, 4) and calls[0][0].shape == (n_l, 4)
+    assert steps == [n_l + n_u]
+    nodes.train_m1_classifier(m1, split, train, 0, {}, {"neighbors": 0})
+    assert len(calls) == 1 and steps[-1] == n_l
+
+
 def test_paper_env_holds_the_paper_protocol():
     from conftest import load_parameters
 

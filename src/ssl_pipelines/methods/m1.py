@@ -68,6 +68,8 @@ class M1(VariationalNoise, SSLModel):
             ``wohlert/semi-supervised-pytorch``, Sonderby et al. 2016), the ELBO itself from ``T``
             on. Keeps units from collapsing to the prior while the decoder is still weak; the
             tracked ``kl_z`` is the unweighted KL.
+        kl_weight: ``beta`` in (0, 1], the KL term's weight once warmed up (1: the ELBO, the paper;
+            below 1 the VAE keeps more information in ``z``, a beta-VAE with ``beta < 1``).
 
     Call arguments:
         x: ``(B, ...)`` inputs. Returns ``(B, C)`` logits.
@@ -90,7 +92,7 @@ class M1(VariationalNoise, SSLModel):
 
     def __init__(self, backbone: keras.Model, encoder: keras.Model, decoder: keras.Model,
                  likelihood: str = "bernoulli", binarize: bool = True, seed: int | None = None,
-                 kl_warmup_steps: int = 0, **kwargs):
+                 kl_warmup_steps: int = 0, kl_weight: float = 1.0, **kwargs):
         super().__init__(backbone, **kwargs)
         # === Networks ===
         self.encoder = encoder
@@ -99,6 +101,9 @@ class M1(VariationalNoise, SSLModel):
         if isinstance(kl_warmup_steps, bool) or not isinstance(kl_warmup_steps, int) or kl_warmup_steps < 0:
             raise ConfigError(f"kl_warmup_steps must be a non-negative integer, got {kl_warmup_steps!r}")
         self.kl_warmup_steps = kl_warmup_steps
+        if isinstance(kl_weight, bool) or not isinstance(kl_weight, (int, float)) or not 0.0 < kl_weight <= 1.0:
+            raise ConfigError(f"kl_weight must be a number in (0, 1], got {kl_weight!r}")
+        self.kl_weight = float(kl_weight)
 
     # === Forward ===
     def encode(self, x, training: bool = False):
@@ -128,7 +133,7 @@ class M1(VariationalNoise, SSLModel):
         x_flat = keras.ops.reshape(x, (keras.ops.shape(x)[0], -1))
         log_px = decoder_log_likelihood(x_flat, self.decoder(z, training=training), self.likelihood)
         kl = gaussian_kl(mean, log_var)
-        loss = tf.reduce_mean(vae_loss(log_px, kl_weight(self, training) * kl))
+        loss = tf.reduce_mean(vae_loss(log_px, kl_factor(self, training) * kl))
         return {"loss": loss, "reconstruction": -tf.reduce_mean(log_px), "kl_z": tf.reduce_mean(kl)}
 
     @property
@@ -140,18 +145,22 @@ class M1(VariationalNoise, SSLModel):
         config = super().get_config()
         config.update({
             "likelihood": self.likelihood, "binarize": self.binarize, "seed": self.seed,
-            "kl_warmup_steps": self.kl_warmup_steps,
+            "kl_warmup_steps": self.kl_warmup_steps, "kl_weight": self.kl_weight,
         })
         return config
 
 
 
-def kl_weight(model: M1, training: bool):
-    """``min(1, t / kl_warmup_steps)`` at optimizer step ``t`` while training with a warm-up, else 1."""
-    if not (training and model.kl_warmup_steps) or getattr(model, "optimizer", None) is None:
+def kl_factor(model: M1, training: bool):
+    """The KL term's weight while training: ``kl_weight * min(1, t / kl_warmup_steps)`` at optimizer
+    step ``t`` (``kl_weight`` alone without a warm-up); 1 (the ELBO) outside training."""
+    beta = getattr(model, "kl_weight", 1.0)
+    if not training:
         return 1.0
+    if not model.kl_warmup_steps or getattr(model, "optimizer", None) is None:
+        return beta
     t = tf.cast(model.optimizer.iterations, tf.float32)
-    return tf.minimum(1.0, t / float(model.kl_warmup_steps))
+    return beta * tf.minimum(1.0, t / float(model.kl_warmup_steps))
 
 
 def active_latent_units(means: np.ndarray, threshold: float = 0.1) -> np.ndarray:
@@ -162,3 +171,59 @@ def active_latent_units(means: np.ndarray, threshold: float = 0.1) -> np.ndarray
     """
     std = np.asarray(means).std(axis=0)
     return np.flatnonzero(std > float(threshold)).astype(np.int64)
+
+
+def knn_graph(x: np.ndarray, neighbors: int, chunk: int = 1024):
+    """Symmetric 0/1 affinity ``W`` (scipy CSR, ``(N, N)``, zero diagonal): ``W_ij = 1`` if ``j`` is
+    among the ``neighbors`` nearest (Euclidean) points of ``i`` or ``i`` among those of ``j``."""
+    from scipy import sparse
+
+    x = np.asarray(x, np.float64).reshape(len(x), -1)
+    n = len(x)
+    if not 0 < neighbors < n:
+        raise ConfigError(f"neighbors must be in [1, {n - 1}] for {n} points, got {neighbors!r}")
+    sq = (x * x).sum(1)
+    cols = np.empty((n, neighbors), np.int64)
+    for start in range(0, n, chunk):
+        d = sq[start:start + chunk, None] - 2.0 * x[start:start + chunk] @ x.T + sq[None]
+        d[np.arange(len(d)), np.arange(start, start + len(d))] = np.inf  # not its own neighbour
+        cols[start:start + chunk] = np.argpartition(d, neighbors - 1, axis=1)[:, :neighbors]
+    w = sparse.csr_matrix((np.ones(n * neighbors), (np.repeat(np.arange(n), neighbors), cols.ravel())), shape=(n, n))
+    return w.maximum(w.T)
+
+
+def label_spreading_scores(z_labeled: np.ndarray, y_labeled: np.ndarray, z_unlabeled: np.ndarray,
+                           num_classes: int, neighbors: int = 10, alpha: float = 0.9,
+                           iterations: int = 100) -> np.ndarray:
+    """Class scores ``F`` of the unlabeled points, ``(N_u, C)``, by label spreading on a k-nearest-neighbour
+    graph of all latents (Zhou, Bousquet, Lal, Weston, Schoelkopf 2004, "Learning with local and global
+    consistency", Eq. 1 iterated, whose limit is Eq. 2, ``F* = (1 - alpha)(I - alpha S)^{-1} Y``):
+
+        S = D^{-1/2} W D^{-1/2},   F(t+1) = alpha S F(t) + (1 - alpha) Y,   F(0) = Y
+
+    with ``W`` from :func:`knn_graph` and ``Y`` the one-hot labels (zero rows for unlabeled points).
+    """
+    if not 0.0 < float(alpha) < 1.0:
+        raise ConfigError(f"alpha must be a number in (0, 1), got {alpha!r}")
+    y_labeled = np.asarray(y_labeled).astype(np.int64)
+    n_l = len(y_labeled)
+    w = knn_graph(np.concatenate([np.asarray(z_labeled), np.asarray(z_unlabeled)]), int(neighbors))
+    d = np.asarray(w.sum(1)).ravel()
+    inv = 1.0 / np.sqrt(np.maximum(d, 1e-12))
+    s = w.multiply(inv[:, None]).multiply(inv[None, :]).tocsr()
+    y = np.zeros((w.shape[0], int(num_classes)))
+    y[np.arange(n_l), y_labeled] = 1.0
+    f = y.copy()
+    for _ in range(int(iterations)):
+        f = alpha * (s @ f) + (1.0 - alpha) * y
+    return f[n_l:]
+
+
+def label_spreading(z_labeled: np.ndarray, y_labeled: np.ndarray, z_unlabeled: np.ndarray, num_classes: int,
+                    neighbors: int = 10, alpha: float = 0.9, iterations: int = 100) -> np.ndarray:
+    """Transductive labels of ``z_unlabeled``: ``argmax_c F_ic`` of :func:`label_spreading_scores`,
+    ``(N_u,)`` int64. It stands in for the paper's transductive SVM on ``z`` (METHODS.md §5.1): the
+    labels of the unlabeled latents, on which M1's classifier is then trained with the labeled ones.
+    """
+    scores = label_spreading_scores(z_labeled, y_labeled, z_unlabeled, num_classes, neighbors, alpha, iterations)
+    return scores.argmax(1).astype(np.int64)

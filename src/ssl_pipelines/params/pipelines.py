@@ -41,7 +41,8 @@ _SWWAE_STAGES = {
 SCHEMAS: dict[str, dict[str, Callable]] = {
     "supervised": {"model": ignore_seed(lambda p: parse_backbone(p)[0]), "train": train_section({"batch_size": 32})},
     "m1": {"model": ignore_seed(vae.parse_m1), "pretrain": train_section({"batch_size": 100}, "pretrain"),
-           "train": train_section({"batch_size": 32}), "plots": ignore_seed(lambda p: vae.parse_plots(p, 2))},
+           "train": train_section({"batch_size": 32}), "transduction": ignore_seed(vae.parse_transduction),
+           "plots": ignore_seed(lambda p: vae.parse_plots(p, 2))},
     "m2": {"model": ignore_seed(vae.parse_m2), "train": train_section(vae.M2_TRAIN_DEFAULTS),
            "plots": ignore_seed(vae.parse_plots)},
     "m1_m2": {"m1": ignore_seed(lambda p: vae.parse_m1(p, "m1")),

@@ -13,11 +13,12 @@ from ssl_pipelines.params.data import Backbone, parse_backbone
 from ssl_pipelines.params.reader import Section
 
 VAE_KEYS = frozenset({"latent_dim", "hidden_units", "activation", "kernel_init_std", "likelihood", "binarize"})
-M1_KEYS = VAE_KEYS | {"classifier", "kl_warmup_steps"}
+M1_KEYS = VAE_KEYS | {"classifier", "kl_warmup_steps", "kl_weight"}
 M2_KEYS = VAE_KEYS | {"classifier_hidden_units", "alpha", "bound_weighting", "kl", "log_var_activation",
                       "kernel_initializer"}
 STACK_KEYS = frozenset({"active_threshold", "active_sample", "sample_latents"})
 PLOT_KEYS = frozenset({"num_images", "num_samples"})
+TRANSDUCTION_KEYS = frozenset({"neighbors", "alpha"})
 LIKELIHOODS = ("bernoulli", "gaussian")
 #: stream batches of M2-style training when ``train:`` sets none (the paper's 10 + 100 on MNIST)
 M2_TRAIN_DEFAULTS = {"batch_labeled": 10, "batch_unlabeled": 100}
@@ -43,6 +44,7 @@ class VAEParams:
 class M1Params(VAEParams):
     classifier: Backbone = Backbone("mlp", {})
     kl_warmup_steps: int = 0  # KL weight min(1, t / T) (deviation from the paper; 0 = the ELBO from step 1)
+    kl_weight: float = 1.0  # the KL term's final weight beta (deviation from the paper below 1; 1 = the ELBO)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,7 +75,9 @@ def parse_m1(params: dict | None, section: str = "model") -> M1Params:
     """M1 (paper: 2 x 500 softplus, z = 50, N(0, 1e-3^2) weights; ``classifier`` on mu(x))."""
     s = Section(section, params, M1_KEYS)
     classifier, _ = parse_backbone(s.get("classifier", {"backbone": "mlp"}), f"{section}.classifier", default="mlp")
-    return M1Params(**_vae(s, [500, 500]), classifier=classifier, kl_warmup_steps=s.int("kl_warmup_steps", 0, minimum=0))
+    return M1Params(**_vae(s, [500, 500]), classifier=classifier,
+                    kl_warmup_steps=s.int("kl_warmup_steps", 0, minimum=0),
+                    kl_weight=s.number("kl_weight", 1.0, low_open=True, high=1.0))
 
 
 def parse_m2(params: dict | None, section: str = "model", likelihood: str = "bernoulli",
@@ -103,6 +107,22 @@ def parse_stack(params: dict | None) -> StackParams:
     s = Section("stack", params, STACK_KEYS)
     return StackParams(s.number("active_threshold", 0.1), s.int("active_sample", 1000),
                        s.flag("sample_latents", True))
+
+
+@dataclasses.dataclass(frozen=True)
+class TransductionParams:
+    """M1's classifier on ``z``: with ``neighbors > 0``, the unlabeled latents get labels by label
+    spreading on a ``neighbors``-nearest-neighbour graph (``alpha``: how far labels spread) and the
+    classifier trains on them with the labeled ones (in place of the paper's TSVM); 0 = labeled only."""
+
+    neighbors: int = 0
+    alpha: float = 0.9
+
+
+def parse_transduction(params: dict | None) -> TransductionParams:
+    s = Section("transduction", params, TRANSDUCTION_KEYS)
+    return TransductionParams(s.int("neighbors", 0, minimum=0),
+                              s.number("alpha", 0.9, low_open=True, high=1.0, high_open=True))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -46,7 +46,7 @@ def build_m1(split, p: M1Params, seed: int) -> M1:
                   likelihood=p.likelihood, **p.layer_kwargs)
     clf = build_backbone(p.classifier.name, (p.latent_dim,), split.num_classes, **p.classifier.kwargs)
     return M1(clf, enc, dec, likelihood=p.likelihood, binarize=p.binarize, seed=seed,
-              kl_warmup_steps=p.kl_warmup_steps, name="m1")
+              kl_warmup_steps=p.kl_warmup_steps, kl_weight=p.kl_weight, name="m1")
 
 
 def build_m2(input_shape, num_classes: int, num_labeled: int, num_unlabeled: int, p: M2Params, seed: int) -> M2:
