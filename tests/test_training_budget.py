@@ -49,7 +49,8 @@ def test_epoch_check_finishes_the_epoch_that_runs_over_and_ignores_validation_ti
     # 120, 240, 360 > 300: three epochs (counting the 100 s validations would stop after two)
     assert len(history.history["loss"]) == 3
     assert budget.summary() == {"budget_cpu_minutes": 5.0, "cpu_minutes": 6.0, "epochs_completed": 3,
-                                "steps_completed": 12, "stopped_early": True, "stopped_at": {"epoch": 3, "step": 4}}
+                                "steps_completed": 12, "stopped_early": True, "stopped_at": {"epoch": 3, "step": 4},
+                                "stop_reason": "cpu_budget"}
 
 
 def test_step_check_stops_after_the_step_that_runs_over(monkeypatch):

@@ -378,6 +378,22 @@ def prepare_sqlite_store(uri: str, experiment: str | None = None, create_kwargs:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
+class ThreadsHooks:
+    """Apply ``runtime.threads`` (TensorFlow intra- and inter-op threads) when the context is
+    created, before any node (or the distribution strategy) starts TensorFlow::
+
+        runtime:
+          threads: null   # null: all cores; e.g. 1 for several single-threaded runs side by side
+    """
+
+    @hook_impl
+    def after_context_created(self, context) -> None:
+        from ssl_pipelines.params.runtime import parse_threads
+        from ssl_pipelines.training.runtime import apply_threads
+
+        apply_threads(parse_threads(context.params.get("runtime")).count)
+
+
 class DistributionHooks:
     """Run the pipeline under the ``runtime.strategy`` distribution strategy.
 

@@ -135,3 +135,16 @@ def feature_split(split: SSLSplit | FileSplit, encode: Callable, batch_size: int
                     y_unlabeled=np.zeros(0, np.int32), x_val=x_v.reshape((-1, *x_l.shape[1:])), y_val=y_v,
                     x_test=x_l[:0], y_test=np.zeros(0, np.int32), num_classes=split.num_classes, indices={},
                     dataset_name=split.dataset_name, class_names=split.class_names)
+
+
+def test_subset(split: SSLSplit | FileSplit, size: int | None, seed: int = 0) -> SSLSplit | FileSplit:
+    """``split`` with its test part cut to ``size`` images, a seeded draw without replacement kept in
+    the original order (``None`` or ``size`` >= the test set: ``split`` itself). Every other part is
+    unchanged (shared, not copied)."""
+    n = part_size(split, "test")
+    if size is None or size >= n:
+        return split
+    index = np.sort(np.random.default_rng(seed).choice(n, size=int(size), replace=False))
+    arrays, files, labels = PARTS["test"]
+    inputs = files if is_streaming(split) else arrays
+    return dataclasses.replace(split, **{inputs: getattr(split, inputs)[index], labels: getattr(split, labels)[index]})

@@ -15,7 +15,8 @@ SPLIT_KEYS = frozenset({"labels_per_class", "num_labeled", "validation_per_class
                         "include_labeled_in_unlabeled", "use_extra_as_unlabeled"})
 STREAM_KEYS = frozenset({"streaming", "shorter_side", "train_dir", "test_dir"})
 DATA_KEYS = LOAD_KEYS | PREPROCESS_KEYS | SPLIT_KEYS | STREAM_KEYS
-EVALUATION_KEYS = frozenset({"batch_size", "top_k"})
+EVALUATION_KEYS = frozenset({"batch_size", "top_k", "curve_every", "curve_unit", "test_subset", "test_subset_seed"})
+CURVE_UNITS = ("epoch", "step")
 BACKBONE_KEYS = frozenset({"backbone", "backbone_kwargs"})
 
 
@@ -51,13 +52,31 @@ def check_streaming(values: dict) -> None:
 
 @dataclasses.dataclass(frozen=True)
 class Evaluation:
+    """The ``evaluation:`` section.
+
+    * ``batch_size``, ``top_k``: of the final test evaluation;
+    * ``curve_every`` (null: off): a learning curve of test accuracy every N epochs
+      (``curve_unit: epoch``, default) or N training steps (``step``) of every training stage,
+      logged to MLflow as ``<stage>.test_accuracy`` / ``<stage>.test_error`` (%) with the epoch
+      or the global step as the step; its evaluation time is not counted by ``train.cpu_minutes``;
+    * ``test_subset`` (null: the whole test set): evaluate (finally and on the curve) on this many
+      test images, a fixed draw with ``test_subset_seed`` (default 0, the same for every run seed,
+      so runs compare on the same images).
+    """
+
     batch_size: int = 256
     top_k: tuple[int, ...] = (1, 5)
+    curve_every: int | None = None
+    curve_unit: str = "epoch"
+    test_subset: int | None = None
+    test_subset_seed: int = 0
 
 
 def parse_evaluation(params: dict | None) -> Evaluation:
     s = Section("evaluation", params, EVALUATION_KEYS)
-    return Evaluation(batch_size=s.int("batch_size", 256), top_k=tuple(s.ints("top_k", [1, 5])))
+    return Evaluation(batch_size=s.int("batch_size", 256), top_k=tuple(s.ints("top_k", [1, 5])),
+                      curve_every=s.int("curve_every", None), curve_unit=s.choice("curve_unit", "epoch", CURVE_UNITS),
+                      test_subset=s.int("test_subset", None), test_subset_seed=s.int("test_subset_seed", 0, minimum=0))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,7 +15,12 @@ The same keys mean the same thing in every pipeline:
   ``lr_decay_start`` (null: constant learning rate; ``f``: constant for the first fraction
   ``f`` of the steps, then linear to 0, the released HybridNet code's schedule, METHODS.md §1.3);
 * ``jit_compile`` (default off: XLA was 1.6-3.6x slower on a 2-core CPU), ``verbose``,
-  ``deterministic`` (TF op determinism, switched on when the stage starts, not when checked).
+  ``deterministic`` (TF op determinism, switched on when the stage starts, not when checked);
+* ``cpu_minutes`` (null: no budget): stop the stage at the first epoch boundary (``budget_check:
+  epoch``, default) or step boundary (``step``) after this many minutes of process CPU time spent
+  training (all threads; evaluation excluded), so other load on the machine does not change a
+  result. ``epochs`` stays the upper bound; the CPU-minutes used and the stop reason (``epochs`` or
+  ``cpu_budget``) are logged (:class:`~ssl_pipelines.training.CpuTimeBudget`).
 """
 
 from __future__ import annotations
@@ -26,9 +31,11 @@ from typing import Any
 from ssl_pipelines.params.reader import Section, check_seed
 
 TRAIN_KEYS = frozenset({"epochs", "steps_per_epoch", "batch_size", "batch_labeled", "batch_unlabeled", "optimizer",
-                        "augment", "jit_compile", "verbose", "deterministic", "lr_decay_start"})
+                        "augment", "jit_compile", "verbose", "deterministic", "lr_decay_start",
+                        "cpu_minutes", "budget_check"})
 AUGMENT_KEYS = frozenset({"max_shift", "flip"})
 VERBOSE = ("auto", 0, 1, 2)
+BUDGET_CHECKS = ("epoch", "step")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +75,8 @@ class TrainConfig:
     verbose: Any
     deterministic: bool
     lr_decay_start: float | None
+    cpu_minutes: float | None = None
+    budget_check: str = "epoch"
     extra: dict = dataclasses.field(default_factory=dict)
 
     @property
@@ -107,6 +116,8 @@ def parse_train(params: dict | None, seed: Any, section: str = "train", defaults
         optimizer_params=optimizer, augment=parse_augment(s), jit_compile=s.flag("jit_compile", False),
         verbose=verbose, deterministic=s.flag("deterministic", False),
         lr_decay_start=check_decay_start(s.get("lr_decay_start"), f"{section}.lr_decay_start"),
+        cpu_minutes=s.number("cpu_minutes", None, low=0.0, low_open=True),
+        budget_check=s.choice("budget_check", "epoch", BUDGET_CHECKS),
         extra={k: merged[k] for k in extra_keys if k in merged},
     )
     return config, s

@@ -14,12 +14,13 @@ from ssl_pipelines import plots
 from ssl_pipelines.data import ConfigError, split_access
 from ssl_pipelines.methods import M1, M2
 from ssl_pipelines.models import build_backbone, conditional_gaussian_encoder, decoder, gaussian_encoder
-from ssl_pipelines.params import TrainConfig, parse_train
+from ssl_pipelines.params import Evaluation, TrainConfig, parse_train
 from ssl_pipelines.params.vae import M2_TRAIN_DEFAULTS, M1Params, M2Params, check_bernoulli_inputs, parse_m1, parse_plots
 from ssl_pipelines.pipelines.common_training import (
     compile_model,
     fit_stage,
     start_stage,
+    test_curve,
     train_stage,
     training_batches,
     validation_batches,
@@ -78,10 +79,12 @@ def m2_train_config(train_params: dict | None, seed: int) -> TrainConfig:
     return parse_train(train_params, seed, defaults=M2_TRAIN_DEFAULTS)[0]
 
 
-def train_generative_ssl(model, split, train: TrainConfig, stage: str, callbacks=None) -> dict:
+def train_generative_ssl(model, split, train: TrainConfig, stage: str, callbacks=None,
+                         evaluation: Evaluation | None = None) -> dict:
     """Fit an M2-style model on ``batch_labeled`` + ``batch_unlabeled`` batches (``steps_per_epoch``
     null = one pass over the unlabeled images). Adds ``images_per_second`` (labeled + unlabeled
-    images per second of training) to the history. ``callbacks``: extra Keras callbacks."""
+    images per second of training) to the history. ``callbacks``: extra Keras callbacks;
+    ``evaluation``: the checked ``evaluation:`` section (its learning curve)."""
     if split_access.part_size(split, "unlabeled") == 0:
         raise ConfigError(f"{stage} needs unlabeled images, but the split has none (check data.max_unlabeled)")
     compile_model(model, train)
@@ -91,7 +94,7 @@ def train_generative_ssl(model, split, train: TrainConfig, stage: str, callbacks
                 model.count_params_by_part(), train.batch_labeled, train.batch_unlabeled, steps)
     speed = ThroughputLogger(train.batch_labeled + train.batch_unlabeled, steps)
     history = fit_stage(model, train, stream, steps, stage=stage, validation=validation_batches(split),
-                        callbacks=[speed, *(callbacks or [])])
+                        callbacks=[speed, *(callbacks or [])], curve=test_curve(model, split, evaluation, stage))
     history["images_per_second"] = speed.rates
     logger.info("%s: %.0f training images/s (median over epochs)", stage, float(np.median(speed.rates)))
     return history

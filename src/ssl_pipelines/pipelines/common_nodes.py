@@ -100,6 +100,8 @@ def split_labeled_unlabeled(ds: Dataset | FileDataset, data_params: dict,
 def evaluate_classifier(model, split, eval_params: dict | None = None) -> tuple[dict, dict, dict, Figure]:
     """Evaluate a trained classifier on the test set (and the validation set, if any).
 
+    ``evaluation.test_subset``: on that fixed, seeded subset of the test set.
+
     Returns:
         ``test_metrics`` and ``validation_metrics`` in kedro-mlflow's metrics format (logged as
         ``test.<name>`` / ``validation.<name>``: ``accuracy``, ``error`` in %, ``top5_error``...),
@@ -107,7 +109,8 @@ def evaluate_classifier(model, split, eval_params: dict | None = None) -> tuple[
         and the confusion-matrix figure.
     """
     ev = parse_evaluation(eval_params)
-    report = classification_report(predict_part(model, split, "test", ev.batch_size), split.y_test,
+    test = split_access.test_subset(split, ev.test_subset, ev.test_subset_seed)
+    report = classification_report(predict_part(model, test, "test", ev.batch_size), split_access.part_labels(test, "test"),
                                    split.num_classes, ev.top_k)
     if split_access.part_size(split, "validation"):
         val = classification_report(predict_part(model, split, "validation", ev.batch_size), split.y_val,

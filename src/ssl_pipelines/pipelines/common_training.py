@@ -10,12 +10,14 @@ from __future__ import annotations
 import logging
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from ssl_pipelines.data import split_access, steps_per_epoch
 from ssl_pipelines.models import build_backbone
-from ssl_pipelines.params import Backbone, TrainConfig
-from ssl_pipelines.training import fit_model, set_global_seed
+from ssl_pipelines.params import Backbone, Evaluation, TrainConfig
+from ssl_pipelines.training import CpuTimeBudget, fit_model, set_global_seed
+from ssl_pipelines.training.curve import AccuracyCurve
 from ssl_pipelines.training.lr_schedule import LinearLrDecay
 
 logger = logging.getLogger(__name__)
@@ -67,33 +69,62 @@ def validation_batches(split) -> tf.data.Dataset | None:
     return split_access.evaluation_stream(split, "validation") if split_access.part_size(split, "validation") else None
 
 
+def test_curve(model: keras.Model, split, evaluation: Evaluation | None, stage: str) -> AccuracyCurve | None:
+    """The stage's learning curve of test accuracy (``evaluation.curve_every``; ``None`` when off), on
+    the ``evaluation.test_subset`` the final evaluation uses."""
+    if evaluation is None or evaluation.curve_every is None:
+        return None
+    test = split_access.test_subset(split, evaluation.test_subset, evaluation.test_subset_seed)
+    images = split_access.images_at(test, "test", np.arange(split_access.part_size(test, "test")))
+    return AccuracyCurve(lambda x: model(x, training=False), images, split_access.part_labels(test, "test"), evaluation.curve_every, evaluation.curve_unit, stage=stage,
+                     batch_size=evaluation.batch_size)
+
+
 def compile_model(model: keras.Model, train: TrainConfig) -> keras.Model:
     model.compile(optimizer=train.optimizer, jit_compile=train.jit_compile)
     return model
 
 
 def fit_stage(model: keras.Model, train: TrainConfig, stream: tf.data.Dataset, steps: int, *, stage: str,
-              validation: tf.data.Dataset | None = None, callbacks=None, epochs: int | None = None) -> dict:
-    """``fit_model`` with the stage's epochs, verbosity, learning-rate decay and resume key."""
-    callbacks = list(callbacks or [])
+              validation: tf.data.Dataset | None = None, callbacks=None, epochs: int | None = None,
+              curve: AccuracyCurve | None = None) -> dict:
+    """``fit_model`` with the stage's epochs, verbosity, learning-rate decay, CPU-time budget
+    (``train.cpu_minutes``; what it allowed is logged, and to MLflow) and resume key."""
+    budget = CpuTimeBudget(train.cpu_minutes, train.budget_check) if train.cpu_minutes is not None else None
+    callbacks = ([budget] if budget is not None else []) + list(callbacks or [])  # first: see CpuTimeBudget
+    if curve is not None:
+        curve.budget = budget  # its evaluations are not training time
+        callbacks.append(curve)
     if train.lr_decay_start is not None:  # base rate read before any checkpoint restore
         base = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
         callbacks.append(LinearLrDecay(base, train.lr_decay_start))
     key = {"seed": train.seed, "augment": train.augment.as_dict()}
     if train.lr_decay_start is not None:
         key["lr_decay_start"] = train.lr_decay_start
-    return fit_model(model, stream, epochs=epochs or train.epochs, steps_per_epoch=steps, validation_data=validation,
-                     stage=stage, callbacks=callbacks, verbose=train.verbose, resume_key=key)
+    if budget is not None:
+        key["cpu_minutes"], key["budget_check"] = train.cpu_minutes, train.budget_check
+    history = fit_model(model, stream, epochs=epochs or train.epochs, steps_per_epoch=steps, validation_data=validation,
+                        stage=stage, callbacks=callbacks, verbose=train.verbose, resume_key=key)
+    if budget is not None:
+        summary = budget.summary()
+        logger.info("%s: stopped by %s after %.2f of %.2f CPU-minutes (%d epochs, %d steps)", stage,
+                    summary["stop_reason"], summary["cpu_minutes"], train.cpu_minutes, summary["epochs_completed"],
+                    summary["steps_completed"])
+        budget.log_to_mlflow(stage)
+    if curve is not None:  # the curve's accuracies (at evaluation.curve_every) travel with the history
+        history["test_accuracy"] = [acc for _, acc in curve.points]
+    return history
 
 
 def train_stage(model: keras.Model, split, train: TrainConfig, *, stage: str, unlabeled: bool = True,
                 with_indices: bool = False, augment_in_stream: bool = True, epoch_over: str | None = None,
-                validate: bool = True, callbacks=None) -> dict:
+                validate: bool = True, callbacks=None, evaluation: Evaluation | None = None) -> dict:
     """Compile ``model``, build its stream (:func:`training_batches`) and fit it; returns the
-    per-epoch history. The common body of every training node."""
+    per-epoch history. The common body of every training node. ``evaluation``: the checked
+    ``evaluation:`` section, for its learning curve (:func:`test_curve`)."""
     compile_model(model, train)
     stream, steps = training_batches(split, train, unlabeled=unlabeled, with_indices=with_indices,
                                      augment_in_stream=augment_in_stream, epoch_over=epoch_over)
     logger.info("%s: %d epochs x %d steps", stage, train.epochs, steps)
     return fit_stage(model, train, stream, steps, stage=stage, validation=validation_batches(split) if validate else None,
-                     callbacks=callbacks)
+                     callbacks=callbacks, curve=test_curve(model, split, evaluation, stage))

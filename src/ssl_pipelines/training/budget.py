@@ -3,6 +3,7 @@ budgets as process CPU time, so other load on the machine does not change a resu
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -71,6 +72,17 @@ class CpuTimeBudget(keras.callbacks.Callback):
             self.cpu_seconds += time.process_time() - self._since
             self._since = None
 
+    @contextlib.contextmanager
+    def paused(self):
+        """Work inside this block (e.g. a learning-curve evaluation) is not counted."""
+        running = self._since is not None
+        self._pause()
+        try:
+            yield
+        finally:
+            if running:
+                self._resume()
+
     def used_seconds(self) -> float:
         """Training CPU seconds so far (including the running segment)."""
         running = 0.0 if self._since is None else time.process_time() - self._since
@@ -111,8 +123,26 @@ class CpuTimeBudget(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         self._pause()
 
+    @property
+    def stop_reason(self) -> str:
+        """``"cpu_budget"`` when the budget stopped training, else ``"epochs"`` (all epochs ran)."""
+        return "cpu_budget" if self.stopped_early else "epochs"
+
+    def log_to_mlflow(self, stage: str) -> None:
+        """Log the budget to the active MLflow run (nothing without one): params
+        ``<stage>.cpu_minutes_budget``; metrics ``<stage>.cpu_minutes_used``, ``<stage>.epochs_completed``,
+        ``<stage>.steps_completed``; tag ``<stage>.stop_reason``."""
+        import mlflow
+
+        if mlflow.active_run() is None:
+            return
+        mlflow.set_tag(f"{stage}.stop_reason", self.stop_reason)
+        mlflow.log_metrics({f"{stage}.cpu_minutes_used": self.cpu_seconds / 60.0,
+                            f"{stage}.epochs_completed": float(self.epochs_completed),
+                            f"{stage}.steps_completed": float(self.steps_completed)})
+
     def summary(self) -> dict[str, Any]:
         """What the budget allowed, for logs: minutes, CPU-minutes used, epochs, steps, where it stopped."""
         return {"budget_cpu_minutes": self.minutes, "cpu_minutes": self.cpu_seconds / 60.0,
                 "epochs_completed": self.epochs_completed, "steps_completed": self.steps_completed,
-                "stopped_early": self.stopped_early, "stopped_at": self.stopped_at}
+                "stopped_early": self.stopped_early, "stopped_at": self.stopped_at, "stop_reason": self.stop_reason}

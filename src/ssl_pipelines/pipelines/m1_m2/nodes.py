@@ -11,6 +11,7 @@ import numpy as np
 from ssl_pipelines.data import ConfigError, split_access
 from ssl_pipelines.methods import M1, M1M2
 from ssl_pipelines.methods.m1 import active_latent_units
+from ssl_pipelines.params import parse_evaluation
 from ssl_pipelines.params.vae import parse_m2, parse_stack
 from ssl_pipelines.pipelines.common_generative import build_m2, m2_train_config, train_generative_ssl
 from ssl_pipelines.pipelines.common_training import start_stage
@@ -36,7 +37,7 @@ def select_active_units(m1: M1, split, stack_params: dict | None, seed: int) -> 
 
 
 def train_m1_m2(m1: M1, split, model_params: dict, stack_params: dict, train_params: dict, seed: int,
-                pretrain_history: dict) -> tuple[M1M2, dict]:
+                pretrain_history: dict, eval_params: dict | None = None) -> tuple[M1M2, dict]:
     """Train M2 (Gaussian ``p(z1|y,z2)``) on the frozen M1's ``z1``: resampled from ``q(z1|x)`` every
     batch (``stack.sample_latents: true``, the reference code) or its posterior means."""
     train = start_stage(m2_train_config(train_params, seed))
@@ -45,6 +46,6 @@ def train_m1_m2(m1: M1, split, model_params: dict, stack_params: dict, train_par
     m2 = build_m2((len(active),), split.num_classes, split_access.part_size(split, "labeled"),
                   split_access.part_size(split, "unlabeled"), p, train.seed)
     model = M1M2(m1, m2, active_units=active, sample_latents=parse_stack(stack_params).sample_latents, name="m1_m2")
-    history = train_generative_ssl(model, split, train, stage="m1_m2")
+    history = train_generative_ssl(model, split, train, stage="m1_m2", evaluation=parse_evaluation(eval_params))
     history["active_units"] = [float(len(active))]
     return model, {"stages": {"m1_pretrain": pretrain_history, "m1_m2": history}}

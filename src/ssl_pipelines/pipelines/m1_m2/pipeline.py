@@ -12,7 +12,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         node(pretrain_m1, ["ssl_split", "params:m1", "params:pretrain", "params:seed"],
              ["pretrained_vae", "pretrain_history"], name="pretrain_m1"),
         node(train_m1_m2, ["pretrained_vae", "ssl_split", "params:m2", "params:stack", "params:train", "params:seed",
-                           "pretrain_history"],
+                           "pretrain_history", "params:evaluation"],
              ["trained_model", "training_history"], name="train_m1_m2"),
         node(plot_generative, ["trained_model", "ssl_split", "params:plots", "params:seed"],
              ["samples_plot", "reconstructions_plot"], name="plot_m1_m2_samples"),

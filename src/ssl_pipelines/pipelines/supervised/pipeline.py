@@ -8,6 +8,6 @@ from ssl_pipelines.pipelines.supervised.nodes import train_supervised
 
 def create_pipeline(**kwargs) -> Pipeline:
     return method_pipeline("supervised", [
-        node(train_supervised, ["ssl_split", "params:model", "params:train", "params:seed"],
+        node(train_supervised, ["ssl_split", "params:model", "params:train", "params:seed", "params:evaluation"],
              ["trained_model", "training_history"], name="train_supervised"),
     ])
