@@ -15,12 +15,18 @@ equivalent by hand, without the launcher::
     TF_CONFIG='{"cluster": {"worker": ["hostA:12345", "hostB:12345"]}, "task": {"type": "worker", "index": 1}}' \\
         kedro run --pipelines=supervised --params runtime.strategy=multi_worker
 
-Status (issue 17, not finished): this sets up the cluster only. A two-worker ``kedro run`` of
-``supervised`` currently stops in the training node: Keras' symbolic build under
-``MultiWorkerMirroredStrategy`` calls ``strategy.reduce`` on the whole SSL batch dict, which that
-strategy does not accept (``Attempt to convert a value ({'x_labeled': PerReplica...}) with an
-unsupported type (<class 'dict'>) to a Tensor``). Chief-only side effects, sharding and resuming
-from the chief's checkpoint are not implemented yet.
+What each worker does:
+
+- The chief (index 0) replaces the launcher with ``kedro`` in the project folder: it writes the
+  MLflow run (tagged ``num_workers``), the model file, the histories and the checkpoints.
+- A non-chief worker runs ``kedro`` as a child in a scratch copy of the project
+  (:func:`scratch_project`, with its own MLflow store) that is deleted when it exits; if the
+  launcher is killed, the child is killed with it.
+- Data: every worker builds the same global stream and trains on its replica's rows of each
+  global batch (:func:`ssl_pipelines.training.distribute.per_replica_stream`): one global step is
+  one batch of ``train.batch_size`` (or ``batch_labeled + batch_unlabeled``) examples, split evenly.
+- Restart after a failure: run the same commands again; the chief resumes from its checkpoint and
+  broadcasts the restored state to the other workers.
 """
 
 from __future__ import annotations
@@ -28,8 +34,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
+import signal
 import socket
+import subprocess
 import sys
+import tempfile
+from pathlib import Path
 from typing import Sequence
 
 from ssl_pipelines.data.errors import ConfigError
@@ -109,6 +120,57 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: what a non-chief worker's scratch project does not share with the project it was started in
+#: (its outputs, run store and logs stay in the scratch folder); ``data`` is made anew, with only
+#: the raw-input layer linked
+PRIVATE = frozenset({"data", "mlflow.db", "mlruns", "logs", ".git", ".viz", "reports"})
+
+
+def scratch_project(project: Path, index: int) -> Path:
+    """A scratch copy of ``project`` for non-chief worker ``index``: links to everything but
+    :data:`PRIVATE`, and a ``data`` folder of its own (``data/01_raw`` linked). The worker's model
+    file, histories, MLflow store and checkpoints land there and are deleted with it."""
+    scratch = Path(tempfile.mkdtemp(prefix=f"ssl_pipelines_worker{index}_"))
+    for entry in project.iterdir():
+        if entry.name not in PRIVATE:
+            (scratch / entry.name).symlink_to(entry.resolve())
+    (scratch / "data").mkdir()
+    if (project / "src").is_dir():  # Kedro refuses a source folder outside the project: an empty
+        (scratch / "src").unlink(missing_ok=True)  # one, the project's is on PYTHONPATH (run_non_chief)
+        (scratch / "src").mkdir()
+    if (project / "data" / "01_raw").exists():
+        (scratch / "data" / "01_raw").symlink_to((project / "data" / "01_raw").resolve())
+    return scratch
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child
+    """A worker whose launcher is killed (SIGKILL included) is killed too (Linux)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def run_non_chief(command: list[str], env: dict, index: int, project: Path | None = None) -> int:
+    """Run a non-chief worker's ``kedro`` in a scratch project (:func:`scratch_project`) with its
+    own MLflow store, and delete the scratch folder when it exits, whatever its exit status. The
+    chief holds the checkpoints and broadcasts them on a restart, so nothing of it is needed later."""
+    project = Path(project or os.getcwd())
+    scratch = scratch_project(project, index)
+    env = {**env, "MLFLOW_TRACKING_URI": f"sqlite:///{scratch / 'mlflow.db'}",
+           "PYTHONPATH": os.pathsep.join(p for p in (str((project / "src").resolve()), env.get("PYTHONPATH")) if p)}
+    env.pop("SSL_PIPELINES_MLFLOW_FALLBACK_URI", None)
+    try:
+        proc = subprocess.Popen(command, cwd=scratch, env=env, preexec_fn=_die_with_parent)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda s, _f: proc.send_signal(s))
+        return proc.wait()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--" in argv:
@@ -126,5 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"TF_CONFIG='{env['TF_CONFIG']}' {' '.join(command)}")
         return 0
     sys.stdout.flush()
+    if args.index != 0:
+        return run_non_chief(command, env, args.index)
     os.execvpe(command[0], command, env)
     return 1  # pragma: no cover - execvpe does not return

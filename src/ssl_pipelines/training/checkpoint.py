@@ -127,6 +127,11 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         self.history: dict[str, list[float]] = {k: list(v) for k, v in (history or {}).items()}
         self.stateful = dict(stateful or {})  # {key: callback with checkpoint_state()}
 
+    def on_train_begin(self, logs=None):
+        # Keras' global seed generator is created on first use; under several workers creating a
+        # variable is a collective, so every worker creates it here, not only the chief when saving
+        _global_seed_state()
+
     def on_epoch_end(self, epoch, logs=None):
         for k, v in (logs or {}).items():
             try:
