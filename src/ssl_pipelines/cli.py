@@ -461,6 +461,9 @@ def _build_parser() -> argparse.ArgumentParser:
                     help="fail (naming the key) when a labeled batch is larger than --labels, instead of "
                          "lowering it to the label count")
 
+    sub.add_parser("launch", help="start one worker of a multi-worker training cluster "
+                                  "(ssl-pipelines launch --help)")
+
     rs = sub.add_parser("results", help="results table (mean ± std test error vs published) and learning curves")
     rs.add_argument("--experiment", default=None, help="MLflow experiment (default MLFLOW_EXPERIMENT_NAME or ssl_pipelines)")
     rs.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default MLFLOW_TRACKING_URI or sqlite:///mlflow.db)")
@@ -480,6 +483,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("MPLBACKEND", "Agg")
     if not sys.stdout.isatty() and not os.environ.get("COLUMNS"):
         os.environ["COLUMNS"] = "120"  # a log file: Kedro's rich handler would wrap every record at 80 columns
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["launch"]:  # its own parser: everything after `--` is the kedro command
+        from ssl_pipelines.launch import main as launch_main
+
+        return launch_main(argv[1:])
     args = _build_parser().parse_args(argv)
     try:
         if args.command == "list":

@@ -426,6 +426,20 @@ class DistributionHooks:
         if self._strategy is not None:
             self._scope = self._strategy.scope()
             self._scope.__enter__()
+        self._tagged = False
+
+    @hook_impl
+    def before_node_run(self, node, catalog, inputs, is_async, run_id) -> None:
+        """Tag the run with ``num_workers`` (1 without a multi-worker strategy), once."""
+        if getattr(self, "_tagged", True):
+            return
+        import mlflow
+
+        if mlflow.active_run() is not None:
+            from ssl_pipelines.training.distribute import num_workers
+
+            mlflow.set_tag("num_workers", str(num_workers(self._strategy)) if self._strategy is not None else "1")
+            self._tagged = True
 
     def _exit(self) -> None:
         if self._scope is not None:

@@ -21,6 +21,22 @@ from ssl_pipelines.data.streams import X_LABELED, Y_LABELED
 from ssl_pipelines.losses import cross_entropy_from_logits
 
 
+def step_logs(logs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+    """A train/test step's metric results as Keras can reduce them across replicas.
+
+    With several workers, Keras (3.15) reduces every step output with ``strategy.reduce("MEAN",
+    v, axis=0)``, which fails on a scalar (``Invalid reduction dimension 0 for input with 0
+    dimensions``; tensorflow/tensorflow#72388). There each scalar gets a leading axis of one, so
+    the reduction is the mean over replicas, as it is under ``MirroredStrategy``. Unchanged
+    otherwise."""
+    from ssl_pipelines.training.distribute import num_workers
+
+    if num_workers() <= 1:
+        return logs
+    return {k: tf.reshape(v, [1]) if getattr(v, "shape", None) is not None and v.shape.rank == 0 else v
+            for k, v in logs.items()}
+
+
 @keras.saving.register_keras_serializable(package="ssl_pipelines")
 class SSLModel(keras.Model):
     """Base semi-supervised model: a backbone classifier plus per-term loss trackers.
@@ -50,6 +66,28 @@ class SSLModel(keras.Model):
         self.backbone = backbone
         self.trackers = {name: keras.metrics.Mean(name=name) for name in ("loss", *self.loss_terms)}
         self.accuracy_tracker = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+
+    # === Distribution ===
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        """Keras (3.15) builds a model under a distribution strategy from the first batch of the
+        distributed stream, reduced with ``strategy.reduce("MEAN", batch)`` on the *whole* batch
+        structure. ``reduce`` takes one distributed value, not a dict or a tuple of them;
+        ``MirroredStrategy`` and a one-worker ``MultiWorkerMirroredStrategy`` let a structure pass
+        through unchanged (``reduce_non_distributed_value``), but with two workers it becomes a
+        cross-worker collective and fails (``Attempt to convert a value ({'x_labeled':
+        PerReplica...}) with an unsupported type (<class 'dict'>) to a Tensor``; keras-team/keras
+        #20329). The build needs shapes only: take each leaf's first local replica value (no
+        communication), the shapes a mean over replicas would have, and let Keras build from that."""
+        strategy = getattr(self, "_distribute_strategy", None)
+        if strategy is not None and iterator is not None and data_batch is None:
+            for _, _, it in iterator:
+                first = next(it)
+                data_batch = tf.nest.map_structure(
+                    lambda v: strategy.experimental_local_results(v)[0]
+                    if isinstance(v, tf.distribute.DistributedValues) else v, first)
+                break
+        return super()._maybe_symbolic_build(iterator=None if data_batch is not None else iterator,
+                                              data_batch=data_batch)
 
     # === Forward ===
     def __call__(self, x, *args, **kwargs):
@@ -116,7 +154,7 @@ class SSLModel(keras.Model):
                 tracker.update_state(terms[name])
         if labels is not None and logits is not None:
             self.accuracy_tracker.update_state(labels, logits)
-        return {m.name: m.result() for m in self.metrics}
+        return step_logs({m.name: m.result() for m in self.metrics})
 
     def train_step(self, data):
         batch = self.as_batch(data)
@@ -131,7 +169,7 @@ class SSLModel(keras.Model):
         loss = tf.reduce_mean(cross_entropy_from_logits(y, logits))
         self.trackers["loss"].update_state(loss)
         self.accuracy_tracker.update_state(y, logits)
-        return {"loss": self.trackers["loss"].result(), "accuracy": self.accuracy_tracker.result()}
+        return step_logs({"loss": self.trackers["loss"].result(), "accuracy": self.accuracy_tracker.result()})
 
     @property
     def metrics(self):

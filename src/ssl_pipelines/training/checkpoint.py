@@ -115,15 +115,22 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         directory: folder of this stage's checkpoint.
         fingerprint: identifies the experiment; a checkpoint with another one is not resumed.
         history: the history of epochs already done (when resuming), extended every epoch.
+        write: save the state (False: only extend the history, as a non-chief worker does).
     """
 
     def __init__(self, directory: str | os.PathLike, fingerprint: str, history: dict | None = None,
-                 stateful: dict | None = None):
+                 stateful: dict | None = None, write: bool = True):
         super().__init__()
+        self.write = bool(write)  # False on a non-chief worker: it keeps the history, writes nothing
         self.directory = Path(directory)
         self.fingerprint = fingerprint
         self.history: dict[str, list[float]] = {k: list(v) for k, v in (history or {}).items()}
         self.stateful = dict(stateful or {})  # {key: callback with checkpoint_state()}
+
+    def on_train_begin(self, logs=None):
+        # Keras' global seed generator is created on first use; under several workers creating a
+        # variable is a collective, so every worker creates it here, not only the chief when saving
+        _global_seed_state()
 
     def on_epoch_end(self, epoch, logs=None):
         for k, v in (logs or {}).items():
@@ -131,6 +138,8 @@ class TrainingCheckpoint(keras.callbacks.Callback):
                 self.history.setdefault(k, []).append(float(v))
             except (TypeError, ValueError):
                 pass
+        if not self.write:
+            return
         save_state(self.model, self.directory, epoch=epoch + 1, history=self.history,
                    fingerprint=self.fingerprint, complete=False, callbacks=self.callback_states())
 

@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from ssl_pipelines.data.errors import ConfigError
 from ssl_pipelines.training import checkpoint as ckpt
+from ssl_pipelines.training import distribute
 from ssl_pipelines.training.callbacks import MlflowMetricsLogger, StopOnNonFiniteLoss
 from ssl_pipelines.training.progress import EpochLine, StageLine
 from ssl_pipelines.training.runtime import checkpoint_root
@@ -77,16 +78,21 @@ def fit_model(
     cbs = [StopOnNonFiniteLoss(stage), MlflowMetricsLogger(stage), *(callbacks or [])]
     stateful = ckpt.stateful_callbacks(callbacks)
     initial_epoch, history_so_far = 0, {}
+    strategy = model.distribute_strategy  # the one the model was built under
+    chief = distribute.is_chief(strategy)
     if directory is not None:
         optimizer_config = model.optimizer.get_config() if model.optimizer is not None else {}
         optimizer_config = {"class": type(model.optimizer).__name__,
                             **{k: v for k, v in optimizer_config.items() if k != "name"}}
         fp = ckpt.fingerprint(model, stage=stage, epochs=epochs, steps=steps_per_epoch,
                               optimizer=optimizer_config, key=resume_key)
-        meta = ckpt.read_meta(directory)
+        # several workers: the chief alone keeps the checkpoint; what it read and restored is
+        # broadcast, so a restarted worker needs no files of its own (distribute.broadcast_*)
+        meta = distribute.broadcast_json(ckpt.read_meta(directory) if chief else None, strategy)
         if meta is not None and meta.get("fingerprint") == fp:
             _build_for_restore(model, train_data)
-            if ckpt.restore_state(model, directory):
+            if distribute.broadcast_json(ckpt.restore_state(model, directory) if chief else False, strategy):
+                distribute.broadcast_variables(ckpt.training_variables(model), strategy)
                 ckpt.restore_callbacks(stateful, meta)
                 log_restored_history(stage, meta["history"])
                 if meta.get("complete"):
@@ -94,12 +100,13 @@ def fit_model(
                     return meta["history"]
                 initial_epoch, history_so_far = int(meta["epoch"]), meta["history"]
                 logger.info("%s: resuming from epoch %d of %d (checkpoint %s)", stage, initial_epoch, epochs, directory)
-            else:
+            elif chief:
                 ckpt.clear(directory)
         elif meta is not None:
             logger.warning("%s: checkpoint in %s is from another configuration; starting over", stage, directory)
-            ckpt.clear(directory)
-        saver = ckpt.TrainingCheckpoint(directory, fp, history_so_far, stateful)
+            if chief:
+                ckpt.clear(directory)
+        saver = ckpt.TrainingCheckpoint(directory, fp, history_so_far, stateful, write=chief)
         cbs.append(saver)
     stage_line = StageLine(stage, epochs, steps_per_epoch)
     stage_line.log_if_built(model)
@@ -108,6 +115,7 @@ def fit_model(
         cbs.append(EpochLine(epochs))
         verbose = 0
     data = train_data.skip(initial_epoch * steps_per_epoch) if initial_epoch else train_data
+    data = distribute.per_replica_stream(data, strategy, name=stage)
     result = model.fit(
         data, epochs=epochs, steps_per_epoch=steps_per_epoch, validation_data=validation_data,
         callbacks=cbs, verbose=verbose, initial_epoch=initial_epoch, shuffle=False,
@@ -115,6 +123,7 @@ def fit_model(
     history = {k: [float(v) for v in vals] for k, vals in result.history.items()}
     if directory is not None:
         history = saver.history
+    if directory is not None and chief:
         ckpt.save_state(model, directory, epoch=epochs, history=history, fingerprint=fp, complete=True,
                         callbacks=saver.callback_states())
     return history
