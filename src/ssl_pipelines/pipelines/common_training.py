@@ -76,8 +76,8 @@ def test_curve(model: keras.Model, split, evaluation: Evaluation | None, stage: 
         return None
     test = split_access.test_subset(split, evaluation.test_subset, evaluation.test_subset_seed)
     images = split_access.images_at(test, "test", np.arange(split_access.part_size(test, "test")))
-    return AccuracyCurve(lambda x: model(x, training=False), images, split_access.part_labels(test, "test"), evaluation.curve_every, evaluation.curve_unit, stage=stage,
-                     batch_size=evaluation.batch_size)
+    return AccuracyCurve(lambda x: model(x, training=False), images, split_access.part_labels(test, "test"),
+                         evaluation.curve_every, evaluation.curve_unit, stage=stage, batch_size=evaluation.batch_size)
 
 
 def compile_model(model: keras.Model, train: TrainConfig) -> keras.Model:

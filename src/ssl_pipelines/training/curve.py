@@ -12,6 +12,7 @@ import numpy as np
 
 from ssl_pipelines.data.errors import ConfigError
 from ssl_pipelines.params.data import CURVE_UNITS
+from ssl_pipelines.training.fit import check_positive_int
 
 logger = logging.getLogger(__name__)
 
@@ -29,8 +30,7 @@ class AccuracyCurve(keras.callbacks.Callback):
     def __init__(self, predict: Callable, x: np.ndarray, y: np.ndarray, every: int, unit: str = "epoch",
                  stage: str = "train", batch_size: int = 256, budget=None):
         super().__init__()
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise ConfigError(f"evaluation.curve_every must be a positive integer, got {every!r}")
+        check_positive_int("evaluation.curve_every", every)
         if unit not in CURVE_UNITS:
             raise ConfigError(f"evaluation.curve_unit must be one of {list(CURVE_UNITS)}, got {unit!r}")
         self.predict, self.x, self.y = predict, x, np.asarray(y).astype(np.int64)
