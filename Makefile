@@ -27,9 +27,11 @@ run: setup
 # and seconds per training step), so CI (.ci/run = make test) runs them too.
 # -n 2: two pytest-xdist workers (measured 1.5x faster than one process on 2 cores: most of a
 # small test's time is Python and graph tracing, not BLAS); PYTEST_WORKERS=0 runs in one process.
+# --dist worksteal + the longest tests first (@pytest.mark.heavy, tests/conftest.py): an idle worker
+# takes half of the other's queue, so both end within a few seconds of each other.
 PYTEST_WORKERS ?= 2
 test: setup
-	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) tests
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist worksteal tests
 	$(BIN)/python -m pytest -q -s --runslow -m paper_smoke tests/test_paper_smoke.py
 
 test-all: setup
