@@ -40,6 +40,7 @@ def sweep(tmp_path_factory):
     return project, uri, result
 
 
+@pytest.mark.heavy(12)
 def test_sweep_makes_parent_and_tagged_child_runs(sweep):
     import mlflow
 
@@ -113,6 +114,7 @@ def test_results_command_and_errors_before_training(sweep, tmp_path, capsys):
         "ssl_pipelines").experiment_id])) == 3  # nothing was started by the refused sweeps
 
 
+@pytest.mark.heavy(17)
 def test_notebook_executes_against_the_sweep(sweep):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")

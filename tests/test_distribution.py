@@ -41,6 +41,7 @@ LIBRARY_SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.heavy(11)
 @pytest.mark.timeout(300)
 def test_mirrored_strategy_matches_default_strategy(tmp_path):
     out = tmp_path / "result.json"
@@ -53,13 +54,15 @@ def test_mirrored_strategy_matches_default_strategy(tmp_path):
     assert result["loss_default"][-1] < result["loss_default"][0]  # it trained
 
 
+@pytest.mark.heavy(44)
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("pipeline, params", [
     # three stages, models handed between them through the catalog, a pseudo-label table; its
     # first stage is the supervised pipeline's stage (common_training.train_stage on a
     # SupervisedClassifier), so a separate `supervised` run (36 s) would test nothing more
-    ("r2d2", "r2d2.supervised.epochs=4,r2d2.d2.epochs=3,r2d2.d2.repredict_at=[1],r2d2.d2.lr_schedule=[],"
-             "r2d2.finetune.epochs=1"),
+    # (d2 and finetune epochs cut to a few steps: the point is that every stage runs mirrored)
+    ("r2d2", "r2d2.supervised.epochs=4,r2d2.d2.epochs=3,r2d2.d2.steps_per_epoch=6,r2d2.d2.repredict_at=[1],"
+             "r2d2.d2.lr_schedule=[],r2d2.finetune.epochs=1,r2d2.finetune.steps_per_epoch=6"),
 ])
 def test_pipeline_runs_under_mirrored_strategy(tmp_path, pipeline, params):
     work = make_project_copy(tmp_path / "project", mlflow_db=True)

@@ -144,6 +144,7 @@ def test_stability_pulls_towards_the_teacher_and_ema_follows_the_formula():
     assert not any(v is w for v in model.student_variables for w in model.teacher.weights)
 
 
+@pytest.mark.heavy(22)
 @pytest.mark.parametrize("arch", ["convlarge", "resnet"])
 def test_hybridnet_trains_saves_and_reloads(arch, tmp_path):
     ds = data.load_dataset("digits")
@@ -160,6 +161,7 @@ def test_hybridnet_trains_saves_and_reloads(arch, tmp_path):
     assert loaded.get_config()["lambda_stab"] == 100.0 and loaded.switches_u == (arch == "convlarge")
 
 
+@pytest.mark.heavy(12)
 def test_mean_teacher_trains_saves_reloads_and_updates_ema(tmp_path):
     ds = data.load_dataset("digits")
     sp = data.split_labeled_unlabeled(ds, labels_per_class=3, seed=0)

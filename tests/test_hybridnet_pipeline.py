@@ -13,6 +13,7 @@ FAST = {"hybridnet": {"train": {"epochs": 4, "steps_per_epoch": 12, "verbose": 0
                                "inter_rampup_epochs": 1}}}
 
 
+@pytest.mark.heavy(20)
 def test_hybridnet_pipeline_end_to_end(kedro_project):
     project, uri = kedro_project("hybridnet", params=FAST)
     out = project / "data/08_reporting/hybridnet"

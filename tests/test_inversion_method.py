@@ -173,6 +173,7 @@ def mnist1d_split():
     return data.split_labeled_unlabeled(ds, labels_per_class=50, seed=0)
 
 
+@pytest.mark.heavy(10)
 def test_1d_bird10_net_trains_with_the_inversion_loss(mnist1d_split, tmp_path):
     sp = mnist1d_split
     keras.utils.set_random_seed(0)

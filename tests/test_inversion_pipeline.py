@@ -22,6 +22,7 @@ def split():
     return data.split_labeled_unlabeled(ds, labels_per_class=2, seed=0)
 
 
+@pytest.mark.heavy(8)
 def test_inversion_pipeline_end_to_end(kedro_project):
     project, uri = kedro_project("inversion", params=FAST)
     out = project / "data/08_reporting/inversion"

@@ -2,12 +2,15 @@
 
 import json
 
+import pytest
+
 from conftest import mlflow_runs
 
 FAST = {"mean_teacher": {"train": {"epochs": 4, "steps_per_epoch": 12, "verbose": 0},
                          "loss": {"ema_decay": 0.9, "stab_rampup_epochs": 1}}}
 
 
+@pytest.mark.heavy(9)
 def test_mean_teacher_pipeline_end_to_end(kedro_project):
     project, uri = kedro_project("mean_teacher", params=FAST)
     out = project / "data/08_reporting/mean_teacher"

@@ -14,6 +14,7 @@ from conftest import mlflow_runs
 FAST = {"supervised": {"train": {"epochs": 12, "verbose": 0}}}
 
 
+@pytest.mark.heavy(14)
 def test_supervised_pipeline_end_to_end(kedro_project):
     project, uri = kedro_project("supervised", params=FAST)
     report = json.loads((project / "data/08_reporting/supervised/evaluation_report.json").read_text())

@@ -94,6 +94,7 @@ def check_outputs(name: str, outputs: dict, num_test: int, num_classes: int) -> 
     assert np.asarray(report["confusion_matrix"]).sum() == num_test
 
 
+@pytest.mark.heavy(16)
 @pytest.mark.parametrize("name", METHODS)
 def test_every_method_runs_sliced_on_digits_in_memory(name):
     outputs = run_sliced(name, {**TINY[name], "data": {"labels_per_class": 2, "validation_per_class": 2}})
@@ -111,6 +112,7 @@ def png_folder(tmp_path_factory):
 
 # swwae_vgg streams the same folder in test_swwae_pipeline (its paper data path, with the same
 # assertions plus dense evaluation, through a KedroSession): not run twice
+@pytest.mark.heavy(10)
 @pytest.mark.parametrize("name", [m for m in METHODS if m != "swwae_vgg"])
 def test_every_method_trains_from_a_streamed_png_folder(name, png_folder):
     data = {"name": "image_folder", "path": str(png_folder), "streaming": True, "normalization": "unit",

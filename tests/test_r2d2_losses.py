@@ -66,10 +66,15 @@ def test_theorem1_link_is_the_stationary_point_of_the_network_and_flatter():
     pseudo = tf.constant(rng.normal(size=(4, 5)) * 2, tf.float32)
     z = tf.Variable(rng.normal(size=(4, 5)), dtype=tf.float32)
     opt = tf.keras.optimizers.SGD(50.0)
-    for _ in range(3000):
+
+    @tf.function  # one traced step: 3000 eager steps took 16 s
+    def step():
         with tf.GradientTape() as tape:
             loss = tf.reduce_sum(d2_loss(z, pseudo, alpha, beta))
         opt.apply_gradients([(tape.gradient(loss, z), z)])
+
+    for _ in range(3000):
+        step()
     p_hat = _softmax(z.numpy())
     p_tilde = _softmax(pseudo.numpy())
     np.testing.assert_allclose(theorem1_pseudo_label(p_hat, alpha, beta).numpy(), p_tilde, atol=2e-3)

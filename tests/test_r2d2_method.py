@@ -146,6 +146,7 @@ def test_backbone_argument_errors():
         models.build_backbone("lenet", (28, 28, 1), 10, padding="full")
 
 
+@pytest.mark.heavy(14)
 def test_table_update_under_mirrored_strategy_matches_single_device(tmp_path):
     """With 2 replicas every replica applies all rows' pseudo-label steps (all_gather), so the
     table equals the single-device one (run in a subprocess: logical devices need a fresh TF)."""

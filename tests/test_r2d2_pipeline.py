@@ -77,6 +77,7 @@ def test_bad_parameter_fails_before_any_training(kedro_project):
     assert not list(pathlib.Path("data/06_models").rglob("*.keras"))  # stage 1 never trained
 
 
+@pytest.mark.heavy(13)
 def test_r2d2_pipeline_end_to_end(kedro_project):
     project, uri = kedro_project("r2d2", params=TINY)
     report = json.loads((project / "data/08_reporting/r2d2/evaluation_report.json").read_text())

@@ -24,6 +24,7 @@ def _data(n=6, seed=0):
     return rng.random((n, *SHAPE)).astype("float32"), rng.integers(0, 4, n).astype("int32")
 
 
+@pytest.mark.heavy(10)
 @pytest.mark.parametrize("unpooling", ["sae", "swwae"])
 @pytest.mark.parametrize("variant", ["first", "all", "layerwise"])
 def test_six_variants_train_one_step_and_round_trip(unpooling, variant, tmp_path):

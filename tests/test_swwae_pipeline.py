@@ -34,6 +34,7 @@ def _snapshot(model):
     return [np.array(w) for w in model.weights]
 
 
+@pytest.mark.heavy(12)
 def test_frozen_stages_leave_the_encoder_unchanged_and_train_the_decoders(split):
     backbone, _, metrics = pretrain_classifier(split, MODEL, PRETRAIN, 0)
     backbone.get_layer("fc1").trainable = False  # a layer frozen on purpose stays frozen after the stages
@@ -121,6 +122,7 @@ FAST = {"swwae_vgg": {
 }}
 
 
+@pytest.mark.heavy(25)
 def test_swwae_vgg_pipeline_end_to_end(kedro_project):
     project, uri = kedro_project("swwae_vgg", params=FAST)
     out = project / "data"
@@ -151,6 +153,7 @@ def test_swwae_vgg_pipeline_end_to_end(kedro_project):
     assert type(model).__name__ == "SWWAEModel" and model.variant == "all" and model.uses_switches
 
 
+@pytest.mark.heavy(28)
 def test_swwae_vgg_pipeline_streams_an_image_folder_and_evaluates_densely(kedro_project, tmp_path):
     """The paper env's data path and evaluation on a tiny generated folder: streamed random crops
     for training, centre crops for single-crop evaluation, the fully-convolutional evaluation."""

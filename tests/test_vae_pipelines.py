@@ -34,6 +34,7 @@ def _check_run(project, uri, name, curves, min_accuracy):
     return report, client, run
 
 
+@pytest.mark.heavy(13)
 def test_m2_pipeline_end_to_end(kedro_project):
     project, uri = kedro_project("m2", params={"m2": {"train": {"epochs": 12, "verbose": 0}}})
     _, client, run = _check_run(project, uri, "m2", [f"m2.{t}" for t in (
@@ -46,6 +47,7 @@ def test_m2_pipeline_end_to_end(kedro_project):
     assert len(history["images_per_second"]) == 12 and min(history["images_per_second"]) > 0
 
 
+@pytest.mark.heavy(17)
 def test_m1_pipeline_end_to_end(kedro_project):
     # no KL warm-up (the digits default, 4000 steps, is longer than this whole run): the loss is the
     # ELBO from the first step
@@ -58,6 +60,7 @@ def test_m1_pipeline_end_to_end(kedro_project):
     assert elbo[-1] < elbo[0] - 5.0
 
 
+@pytest.mark.heavy(17)
 def test_m1_m2_pipeline_end_to_end(kedro_project):
     # a short KL warm-up (M1's latent collapses without one, and 4000 steps outlast this run)
     params = {"m1_m2": {"m1": {"kl_warmup_steps": 100}, "pretrain": {"epochs": 10, "verbose": 0},
