@@ -22,6 +22,9 @@ from ssl_pipelines.training.runtime import apply_threads
 @pytest.mark.parametrize("parse, values, message", [
     (lambda v: parse_train(v, 0), {"cpu_minutes": -1}, "train.cpu_minutes must be a positive number, got -1"),
     (lambda v: parse_train(v, 0), {"cpu_minutes": "30"}, "train.cpu_minutes must be a positive number, got '30'"),
+    (lambda v: parse_train(v, 0), {"wall_minutes": 0}, "train.wall_minutes must be a positive number, got 0"),
+    (lambda v: parse_train(v, 0), {"cpu_minutes": 3, "wall_minutes": 8},
+     "train.wall_minutes must be null when train.cpu_minutes is set (one time budget per stage, got cpu_minutes=3"),
     (lambda v: parse_train(v, 0), {"budget_check": "batch"}, "train.budget_check must be one of ['epoch', 'step'], got 'batch'"),
     (parse_evaluation, {"curve_every": 0}, "evaluation.curve_every must be a positive integer, got 0"),
     (parse_evaluation, {"curve_unit": "pass"}, "evaluation.curve_unit must be one of ['epoch', 'step'], got 'pass'"),
@@ -37,7 +40,8 @@ def test_bad_values_are_named(parse, values, message):
 def test_defaults_leave_every_run_as_before():
     train = parse_train({}, 0)[0]
     ev = parse_evaluation(None)
-    assert (train.cpu_minutes, train.budget_check) == (None, "epoch")
+    assert (train.cpu_minutes, train.wall_minutes, train.budget_check, train.budget) == (None, None, "epoch", None)
+    assert parse_train({"wall_minutes": 8}, 0)[0].budget == ("wall", 8)
     assert (ev.curve_every, ev.curve_unit, ev.test_subset, ev.test_subset_seed) == (None, "epoch", None, 0)
     assert parse_threads(None).count is None and parse_threads({"threads": 2}).count == 2
 
@@ -92,6 +96,13 @@ def test_cpu_budget_and_curve_through_a_training_stage_into_mlflow(split, tmp_pa
     logged = client.get_run(run.info.run_id).data
     assert logged.tags["sup.stop_reason"] == "cpu_budget"
     assert logged.metrics["sup.epochs_completed"] == 1 and logged.metrics["sup.cpu_minutes_used"] > 1e-5
+    train = start_stage(parse_train({"epochs": 50, "steps_per_epoch": 3, "batch_size": 8, "verbose": 0,
+                                     "wall_minutes": 1e-5}, 0)[0])
+    with mlflow.start_run() as run:
+        history = train_stage(SupervisedClassifier(net), split, train, stage="sup", unlabeled=False, validate=False)
+    logged = client.get_run(run.info.run_id).data
+    assert len(history["loss"]) == 1 and logged.tags["sup.stop_reason"] == "wall_budget"
+    assert logged.metrics["sup.wall_minutes_used"] > 1e-5 and "sup.cpu_minutes_used" not in logged.metrics
     mlflow.set_tracking_uri("")
 
 

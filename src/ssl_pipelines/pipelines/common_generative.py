@@ -4,6 +4,7 @@ labeled + unlabeled batches, and the image grids."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import numpy as np
@@ -13,6 +14,7 @@ from matplotlib.figure import Figure
 from ssl_pipelines import plots
 from ssl_pipelines.data import ConfigError, split_access
 from ssl_pipelines.methods import M1, M2
+from ssl_pipelines.methods.m1 import binarize_once
 from ssl_pipelines.models import build_backbone, conditional_gaussian_encoder, decoder, gaussian_encoder
 from ssl_pipelines.params import Evaluation, TrainConfig, parse_train
 from ssl_pipelines.params.vae import M2_TRAIN_DEFAULTS, M1Params, M2Params, check_bernoulli_inputs, parse_m1, parse_plots
@@ -37,6 +39,15 @@ def check_bernoulli_split(split, likelihood: str) -> None:
         return
     parts = [p for p in (split.x_labeled, split.x_unlabeled) if len(p)]
     check_bernoulli_inputs(min(float(p.min()) for p in parts), max(float(p.max()) for p in parts), likelihood)
+
+
+def fixed_labeled_binarization(split, seed: int):
+    """A copy of ``split`` whose labeled images are binarized once (``model.binarize_labeled:
+    fixed``; :func:`~ssl_pipelines.methods.m1.binarize_once`, seeded by ``seed``); in-memory splits only."""
+    if split_access.is_streaming(split):
+        raise ConfigError("model.binarize_labeled: fixed needs the labeled images in memory, got a streamed "
+                          "split (data.streaming: true); use binarize_labeled: dynamic")
+    return dataclasses.replace(split, x_labeled=binarize_once(split.x_labeled, seed))
 
 
 def build_m1(split, p: M1Params, seed: int) -> M1:

@@ -88,9 +88,11 @@ def compile_model(model: keras.Model, train: TrainConfig) -> keras.Model:
 def fit_stage(model: keras.Model, train: TrainConfig, stream: tf.data.Dataset, steps: int, *, stage: str,
               validation: tf.data.Dataset | None = None, callbacks=None, epochs: int | None = None,
               curve: AccuracyCurve | None = None) -> dict:
-    """``fit_model`` with the stage's epochs, verbosity, learning-rate decay, CPU-time budget
-    (``train.cpu_minutes``; what it allowed is logged, and to MLflow) and resume key."""
-    budget = CpuTimeBudget(train.cpu_minutes, train.budget_check) if train.cpu_minutes is not None else None
+    """``fit_model`` with the stage's epochs, verbosity, learning-rate decay, time budget
+    (``train.cpu_minutes`` or ``train.wall_minutes``; what it allowed is logged, and to MLflow) and
+    resume key."""
+    clock, minutes = train.budget or (None, None)
+    budget = CpuTimeBudget(minutes, train.budget_check, clock=clock) if clock is not None else None
     callbacks = ([budget] if budget is not None else []) + list(callbacks or [])  # first: see CpuTimeBudget
     if curve is not None:
         curve.budget = budget  # its evaluations are not training time
@@ -102,14 +104,14 @@ def fit_stage(model: keras.Model, train: TrainConfig, stream: tf.data.Dataset, s
     if train.lr_decay_start is not None:
         key["lr_decay_start"] = train.lr_decay_start
     if budget is not None:
-        key["cpu_minutes"], key["budget_check"] = train.cpu_minutes, train.budget_check
+        key[f"{clock}_minutes"], key["budget_check"] = minutes, train.budget_check
     history = fit_model(model, stream, epochs=epochs or train.epochs, steps_per_epoch=steps, validation_data=validation,
                         stage=stage, callbacks=callbacks, verbose=train.verbose, resume_key=key)
     if budget is not None:
         summary = budget.summary()
-        logger.info("%s: stopped by %s after %.2f of %.2f CPU-minutes (%d epochs, %d steps)", stage,
-                    summary["stop_reason"], summary["cpu_minutes"], train.cpu_minutes, summary["epochs_completed"],
-                    summary["steps_completed"])
+        logger.info("%s: stopped by %s after %.2f of %.2f %s-minutes (%d epochs, %d steps)", stage,
+                    summary["stop_reason"], summary[f"{clock}_minutes"], minutes, clock.upper() if clock == "cpu"
+                    else clock, summary["epochs_completed"], summary["steps_completed"])
         budget.log_to_mlflow(stage)
     if curve is not None:  # the curve's accuracies (at evaluation.curve_every) travel with the history
         history["test_accuracy"] = [acc for _, acc in curve.points]
