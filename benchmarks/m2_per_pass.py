@@ -49,7 +49,18 @@ VARIANTS = {
     "kl_sample": {"m2.model.kl": "sample"},
     "softplus_logvar": {"m2.model.log_var_activation": "softplus"},
     "glorot_normal": {"m2.model.kernel_initializer": "glorot_normal"},
+    "fixed_binarization": {"m2.model.binarize_labeled": "fixed"},
     "mean_weighting_relu": {"m2.model.bound_weighting": "mean", "m2.model.activation": "relu"},
+    # the classification weight (beta = alpha N / N_l bound terms per labeled cross-entropy)
+    "alpha10": {"m2.model.alpha": 10.0},
+    "alpha30": {"m2.model.alpha": 30.0},
+    "lr3e-4": {"m2.train.optimizer.learning_rate": 0.0003},
+    # the PyTorch M2 of issue 20 (wohlert/semi-supervised-pytorch): J = mean L + mean U + alpha mean CE,
+    # alpha = 0.1 N_u / N_l = 59.9, z = 32, [256, 128] ReLU, classifier [256], batches 64 + 64, Adam 3e-4
+    "pytorch_settings": {"m2.model.bound_weighting": "mean", "m2.model.alpha": 59.9, "m2.model.latent_dim": 32,
+                         "m2.model.hidden_units": [256, 128], "m2.model.classifier_hidden_units": [256],
+                         "m2.model.activation": "relu", "m2.train.batch_labeled": 64, "m2.train.batch_unlabeled": 64,
+                         "m2.train.optimizer.learning_rate": 0.0003},
 }
 
 
@@ -87,7 +98,7 @@ def summary(tracking_uri: str) -> str:
         return f"no experiment {EXPERIMENT!r} in {tracking_uri}"
     parents = client.search_runs([exp.experiment_id], f"tags.mlflow.runName LIKE '{RUN_PREFIX}%'",
                                  order_by=["attributes.start_time ASC"])
-    marks = (1, 2, 3, 4, 6, 8, 10, 15, 20, 30)
+    marks = (1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30)
     lines = ["| configuration (parent run) | seeds | " + " | ".join(f"pass {m}" for m in marks) + " | img/s |",
              "|---|---|" + "---|" * len(marks) + "---|"]
     for parent in parents:
@@ -101,7 +112,7 @@ def summary(tracking_uri: str) -> str:
             speed = child.data.metrics.get("m2.images_per_second")
             if speed is not None:
                 speeds.append(speed)
-            seeds.append(child.data.params.get("seed", child.data.tags.get("sweep.seed", "?")))
+            seeds.append(child.data.tags.get("seed", "?"))
         if not curves:
             continue
         cells = []

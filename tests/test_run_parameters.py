@@ -93,6 +93,8 @@ def test_cpu_budget_and_curve_through_a_training_stage_into_mlflow(split, tmp_pa
     assert len(history["loss"]) == 1 and len(history["test_accuracy"]) == 1
     points = client.get_metric_history(run.info.run_id, "sup.test_accuracy")
     assert [(p.step, p.value) for p in points] == [(1, pytest.approx(history["test_accuracy"][0]))]
+    minutes = client.get_metric_history(run.info.run_id, "sup.train_minutes")  # the budget's clock at that point
+    assert [p.step for p in minutes] == [1] and 1e-5 < minutes[0].value < 1.0
     logged = client.get_run(run.info.run_id).data
     assert logged.tags["sup.stop_reason"] == "cpu_budget"
     assert logged.metrics["sup.epochs_completed"] == 1 and logged.metrics["sup.cpu_minutes_used"] > 1e-5
@@ -114,3 +116,18 @@ def test_threads_applied_once_then_only_the_same_count():
     with pytest.raises(ConfigError, match="runtime.threads=7 cannot be applied: TensorFlow already started"):
         apply_threads(7)
     apply_threads(None)
+
+
+def test_throughput_is_logged_per_epoch_to_mlflow(tmp_path):
+    from ssl_pipelines.training.callbacks import ThroughputLogger
+
+    speed = ThroughputLogger(images_per_step=10, steps=3)
+    speed.rates = [100.0, 250.0]
+    speed.log_to_mlflow("m2")  # no active run: nothing, no error
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
+    mlflow.set_experiment("t")
+    with mlflow.start_run() as run:
+        speed.log_to_mlflow("m2")
+    points = mlflow.MlflowClient().get_metric_history(run.info.run_id, "m2.images_per_second")
+    assert [(p.step, p.value) for p in points] == [(1, 100.0), (2, 250.0)]
+    mlflow.set_tracking_uri("")

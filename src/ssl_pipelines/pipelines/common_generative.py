@@ -21,13 +21,13 @@ from ssl_pipelines.params.vae import M2_TRAIN_DEFAULTS, M1Params, M2Params, chec
 from ssl_pipelines.pipelines.common_training import (
     compile_model,
     fit_stage,
+    images_per_step,
     start_stage,
     test_curve,
     train_stage,
     training_batches,
     validation_batches,
 )
-from ssl_pipelines.training.callbacks import ThroughputLogger
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ def train_generative_ssl(model, split, train: TrainConfig, stage: str, callbacks
                          evaluation: Evaluation | None = None) -> dict:
     """Fit an M2-style model on ``batch_labeled`` + ``batch_unlabeled`` batches (``steps_per_epoch``
     null = one pass over the unlabeled images). Adds ``images_per_second`` (labeled + unlabeled
-    images per second of training) to the history. ``callbacks``: extra Keras callbacks;
+    images per second of training) to the history and to MLflow (``<stage>.images_per_second``). ``callbacks``: extra Keras callbacks;
     ``evaluation``: the checked ``evaluation:`` section (its learning curve)."""
     if split_access.part_size(split, "unlabeled") == 0:
         raise ConfigError(f"{stage} needs unlabeled images, but the split has none (check data.max_unlabeled)")
@@ -103,12 +103,9 @@ def train_generative_ssl(model, split, train: TrainConfig, stage: str, callbacks
     model(split_access.first_images(split, "labeled", 1))
     logger.info("%s parameters: %s; batches of %d labeled + %d unlabeled, %d steps/epoch", stage,
                 model.count_params_by_part(), train.batch_labeled, train.batch_unlabeled, steps)
-    speed = ThroughputLogger(train.batch_labeled + train.batch_unlabeled, steps)
-    history = fit_stage(model, train, stream, steps, stage=stage, validation=validation_batches(split),
-                        callbacks=[speed, *(callbacks or [])], curve=test_curve(model, split, evaluation, stage))
-    history["images_per_second"] = speed.rates
-    logger.info("%s: %.0f training images/s (median over epochs)", stage, float(np.median(speed.rates)))
-    return history
+    return fit_stage(model, train, stream, steps, stage=stage, validation=validation_batches(split),
+                     callbacks=callbacks, curve=test_curve(model, split, evaluation, stage),
+                     images_per_step=images_per_step(train))
 
 
 # === Figures ===
