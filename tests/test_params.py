@@ -183,3 +183,13 @@ def test_streaming_constraints_are_checked_with_the_other_parameters(tmp_path, d
     check_pipeline("m2", {"seed": 0, "data": good})  # the folder's existence is checked when it is indexed
     with pytest.raises(ConfigError, match=message):
         check_pipeline("m2", {"seed": 0, "data": {**good, **data}})
+
+
+def test_a_null_backbone_kwarg_means_the_builders_default():
+    """Kedro merges --params into the configured backbone_kwargs, so switching backbone from the command
+    line sets the old backbone's keys to null: they are left out of the builder's arguments."""
+    from ssl_pipelines.params.data import parse_backbone
+
+    backbone, _ = parse_backbone({"backbone": "hybrid_convlarge",
+                                  "backbone_kwargs": {"filters": None, "dense_units": None, "top": [64]}})
+    assert backbone.name == "hybrid_convlarge" and backbone.kwargs == {"top": [64]}

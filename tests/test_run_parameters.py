@@ -22,6 +22,9 @@ from ssl_pipelines.training.runtime import apply_threads
 @pytest.mark.parametrize("parse, values, message", [
     (lambda v: parse_train(v, 0), {"cpu_minutes": -1}, "train.cpu_minutes must be a positive number, got -1"),
     (lambda v: parse_train(v, 0), {"cpu_minutes": "30"}, "train.cpu_minutes must be a positive number, got '30'"),
+    (lambda v: parse_train(v, 0), {"wall_minutes": 0}, "train.wall_minutes must be a positive number, got 0"),
+    (lambda v: parse_train(v, 0), {"cpu_minutes": 3, "wall_minutes": 8},
+     "train.wall_minutes must be null when train.cpu_minutes is set (one time budget per stage, got cpu_minutes=3"),
     (lambda v: parse_train(v, 0), {"budget_check": "batch"}, "train.budget_check must be one of ['epoch', 'step'], got 'batch'"),
     (parse_evaluation, {"curve_every": 0}, "evaluation.curve_every must be a positive integer, got 0"),
     (parse_evaluation, {"curve_unit": "pass"}, "evaluation.curve_unit must be one of ['epoch', 'step'], got 'pass'"),
@@ -37,7 +40,8 @@ def test_bad_values_are_named(parse, values, message):
 def test_defaults_leave_every_run_as_before():
     train = parse_train({}, 0)[0]
     ev = parse_evaluation(None)
-    assert (train.cpu_minutes, train.budget_check) == (None, "epoch")
+    assert (train.cpu_minutes, train.wall_minutes, train.budget_check, train.budget) == (None, None, "epoch", None)
+    assert parse_train({"wall_minutes": 8}, 0)[0].budget == ("wall", 8)
     assert (ev.curve_every, ev.curve_unit, ev.test_subset, ev.test_subset_seed) == (None, "epoch", None, 0)
     assert parse_threads(None).count is None and parse_threads({"threads": 2}).count == 2
 
@@ -89,9 +93,18 @@ def test_cpu_budget_and_curve_through_a_training_stage_into_mlflow(split, tmp_pa
     assert len(history["loss"]) == 1 and len(history["test_accuracy"]) == 1
     points = client.get_metric_history(run.info.run_id, "sup.test_accuracy")
     assert [(p.step, p.value) for p in points] == [(1, pytest.approx(history["test_accuracy"][0]))]
+    minutes = client.get_metric_history(run.info.run_id, "sup.train_minutes")  # the budget's clock at that point
+    assert [p.step for p in minutes] == [1] and 1e-5 < minutes[0].value < 1.0
     logged = client.get_run(run.info.run_id).data
     assert logged.tags["sup.stop_reason"] == "cpu_budget"
     assert logged.metrics["sup.epochs_completed"] == 1 and logged.metrics["sup.cpu_minutes_used"] > 1e-5
+    train = start_stage(parse_train({"epochs": 50, "steps_per_epoch": 3, "batch_size": 8, "verbose": 0,
+                                     "wall_minutes": 1e-5}, 0)[0])
+    with mlflow.start_run() as run:
+        history = train_stage(SupervisedClassifier(net), split, train, stage="sup", unlabeled=False, validate=False)
+    logged = client.get_run(run.info.run_id).data
+    assert len(history["loss"]) == 1 and logged.tags["sup.stop_reason"] == "wall_budget"
+    assert logged.metrics["sup.wall_minutes_used"] > 1e-5 and "sup.cpu_minutes_used" not in logged.metrics
     mlflow.set_tracking_uri("")
 
 
@@ -103,3 +116,18 @@ def test_threads_applied_once_then_only_the_same_count():
     with pytest.raises(ConfigError, match="runtime.threads=7 cannot be applied: TensorFlow already started"):
         apply_threads(7)
     apply_threads(None)
+
+
+def test_throughput_is_logged_per_epoch_to_mlflow(tmp_path):
+    from ssl_pipelines.training.callbacks import ThroughputLogger
+
+    speed = ThroughputLogger(images_per_step=10, steps=3)
+    speed.rates = [100.0, 250.0]
+    speed.log_to_mlflow("m2")  # no active run: nothing, no error
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
+    mlflow.set_experiment("t")
+    with mlflow.start_run() as run:
+        speed.log_to_mlflow("m2")
+    points = mlflow.MlflowClient().get_metric_history(run.info.run_id, "m2.images_per_second")
+    assert [(p.step, p.value) for p in points] == [(1, 100.0), (2, 250.0)]
+    mlflow.set_tracking_uri("")

@@ -31,9 +31,9 @@ class Work(keras.callbacks.Callback):
         self.clock.now += 100.0
 
 
-def fit_with(budget, monkeypatch, validation=True):
+def fit_with(budget, monkeypatch, validation=True, clock_name="process_time"):
     clock = FakeClock()
-    monkeypatch.setattr("time.process_time", clock)
+    monkeypatch.setattr(f"time.{clock_name}", clock)
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     model.compile(optimizer="sgd", loss="mse")
     x = np.zeros((8, 2), "float32")
@@ -68,6 +68,21 @@ def test_a_budget_not_reached_lets_fit_finish(monkeypatch):
     assert budget.epochs_completed == 10 and budget.cpu_seconds == pytest.approx(10 * 120.0)
 
 
+def test_wall_clock_budget_counts_wall_seconds_the_same_way(monkeypatch):
+    budget = CpuTimeBudget(minutes=5, check="epoch", clock="wall")
+    history = fit_with(budget, monkeypatch, clock_name="perf_counter")
+    assert len(history.history["loss"]) == 3  # as the CPU budget above, on the wall clock
+    assert budget.summary() == {"budget_wall_minutes": 5.0, "wall_minutes": 6.0, "epochs_completed": 3,
+                                "steps_completed": 12, "stopped_early": True, "stopped_at": {"epoch": 3, "step": 4},
+                                "stop_reason": "wall_budget"}
+
+
+def test_wall_clock_budget_ignores_cpu_time(monkeypatch):
+    budget = CpuTimeBudget(minutes=5, check="epoch", clock="wall")
+    history = fit_with(budget, monkeypatch, clock_name="process_time")  # the wall clock barely moves
+    assert len(history.history["loss"]) == 10 and not budget.stopped_early
+
+
 @pytest.mark.parametrize("minutes, check, message", [
     (0, "epoch", "positive number of minutes, got 0"),
     (-1.5, "epoch", "positive number of minutes, got -1.5"),
@@ -78,3 +93,8 @@ def test_a_budget_not_reached_lets_fit_finish(monkeypatch):
 def test_bad_budget_is_refused_naming_the_value(minutes, check, message):
     with pytest.raises(ConfigError, match=message):
         CpuTimeBudget(minutes, check)
+
+
+def test_bad_clock_is_refused_naming_the_value():
+    with pytest.raises(ConfigError, match=r"clock must be one of \['cpu', 'wall'\], got 'gpu'"):
+        CpuTimeBudget(5, "epoch", clock="gpu")

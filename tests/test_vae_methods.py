@@ -1,6 +1,7 @@
 """M1, M2 and M1+M2 models: one-step fit, `.keras` save/reload, config round trip (harness), the
 sampling layer, and that the unlabeled term alone moves the classifier."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -336,3 +337,28 @@ def test_m2_unlabeled_bound_equals_an_independent_computation_from_the_sub_model
             bounds.append(-(log_px + np.log(1.0 / C) - kl))
         expected = float(np.sum(q * np.array(bounds)) + np.sum(q * np.log(q)))  # - H(q) = + sum q log q
         assert reported == pytest.approx(expected, rel=1e-4, abs=1e-4)
+
+
+def test_binarize_once_is_a_seeded_fixed_draw_that_dynamic_binarization_keeps():
+    from ssl_pipelines.methods.m1 import binarize_once, dynamic_binarize
+
+    x = np.random.default_rng(3).random((400, 8, 8, 1)).astype("float32")
+    a, b = binarize_once(x, 7), binarize_once(x, 7)
+    np.testing.assert_array_equal(a, b)  # fixed: the same seed draws the same pixels
+    assert set(np.unique(a)) == {0.0, 1.0} and not np.array_equal(a, binarize_once(x, 8))
+    assert abs(a.mean() - x.mean()) < 0.01  # b ~ Bernoulli(x): E[b] = x
+    again = dynamic_binarize(tf.constant(a), keras.random.SeedGenerator(0))
+    np.testing.assert_array_equal(np.asarray(again), a)  # binary inputs pass dynamic binarization unchanged
+
+
+def test_fixed_labeled_binarization_binarizes_the_labeled_part_only(split):
+    from ssl_pipelines.params.vae import parse_m2
+    from ssl_pipelines.pipelines.common_generative import fixed_labeled_binarization
+
+    fixed = fixed_labeled_binarization(split, seed=0)
+    assert set(np.unique(fixed.x_labeled)) <= {0.0, 1.0} and fixed.x_labeled.shape == split.x_labeled.shape
+    assert fixed.x_unlabeled is split.x_unlabeled and not set(np.unique(split.x_labeled)) <= {0.0, 1.0}
+    assert parse_m2({"binarize_labeled": "fixed"}).binarize_labeled == "fixed"
+    assert parse_m2(None).binarize_labeled == "dynamic"
+    with pytest.raises(ConfigError, match=r"model.binarize_labeled must be one of \['dynamic', 'fixed'\], got 'once'"):
+        parse_m2({"binarize_labeled": "once"})

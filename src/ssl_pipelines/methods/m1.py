@@ -29,6 +29,16 @@ def dynamic_binarize(x: tf.Tensor, seed_generator) -> tf.Tensor:
     return keras.ops.cast(u < x, x.dtype)
 
 
+def binarize_once(x, seed: int) -> np.ndarray:
+    """Binary pixels ``b ~ Bernoulli(x)`` drawn once with a seeded generator, for ``x`` in [0, 1]:
+    a fixed binarization of a set (e.g. M2's labeled images, ``model.binarize_labeled: fixed``, as
+    ``wohlert/semi-supervised-pytorch`` keeps its labeled batches' binarization fixed). Dynamic
+    binarization of the result is the identity (``u < 1`` and ``u < 0`` do not depend on ``u``)."""
+    x = np.asarray(x, np.float32)
+    rng = np.random.default_rng(seed)
+    return (rng.random(x.shape, dtype=np.float32) < x).astype(np.float32)
+
+
 class VariationalNoise:
     """The likelihood and the noise of the VAE-style models (M1, M2): reparameterization sampler
     and dynamic binarization, seeded from ``seed`` (sampler) and ``seed + 1`` (binarization)."""

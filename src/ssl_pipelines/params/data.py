@@ -93,4 +93,7 @@ def parse_backbone(params: dict | None, section: str = "model", default: str | N
     name = s.get("backbone", default)
     if not name or not isinstance(name, str):
         raise s.fail("backbone", "the name of a registered backbone", name)
-    return Backbone(name=name, kwargs=s.mapping("backbone_kwargs")), s
+    # a null entry means "the builder's default": how a run switches backbone from the command line, since
+    # Kedro merges --params into the configured backbone_kwargs (`backbone=mlp,backbone_kwargs.filters=null`)
+    kwargs = {k: v for k, v in s.mapping("backbone_kwargs").items() if v is not None}
+    return Backbone(name=name, kwargs=kwargs), s

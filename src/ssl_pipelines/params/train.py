@@ -20,7 +20,9 @@ The same keys mean the same thing in every pipeline:
   epoch``, default) or step boundary (``step``) after this many minutes of process CPU time spent
   training (all threads; evaluation excluded), so other load on the machine does not change a
   result. ``epochs`` stays the upper bound; the CPU-minutes used and the stop reason (``epochs`` or
-  ``cpu_budget``) are logged (:class:`~ssl_pipelines.training.CpuTimeBudget`).
+  ``cpu_budget``) are logged (:class:`~ssl_pipelines.training.CpuTimeBudget`);
+* ``wall_minutes`` (null: no budget): the same on the wall clock (``time.perf_counter``), for
+  "accuracy after N minutes" comparisons on an otherwise idle machine; at most one of the two.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from ssl_pipelines.params.reader import Section, check_seed
 
 TRAIN_KEYS = frozenset({"epochs", "steps_per_epoch", "batch_size", "batch_labeled", "batch_unlabeled", "optimizer",
                         "augment", "jit_compile", "verbose", "deterministic", "lr_decay_start",
-                        "cpu_minutes", "budget_check"})
+                        "cpu_minutes", "wall_minutes", "budget_check"})
 AUGMENT_KEYS = frozenset({"max_shift", "flip"})
 VERBOSE = ("auto", 0, 1, 2)
 BUDGET_CHECKS = ("epoch", "step")
@@ -77,6 +79,7 @@ class TrainConfig:
     lr_decay_start: float | None
     cpu_minutes: float | None = None
     budget_check: str = "epoch"
+    wall_minutes: float | None = None
     extra: dict = dataclasses.field(default_factory=dict)
 
     @property
@@ -85,6 +88,15 @@ class TrainConfig:
         from ssl_pipelines.training.optimizers import build_optimizer
 
         return build_optimizer(self.optimizer_params)
+
+    @property
+    def budget(self) -> tuple[str, float] | None:
+        """``("cpu", minutes)``, ``("wall", minutes)`` or ``None`` (no time budget)."""
+        if self.cpu_minutes is not None:
+            return "cpu", self.cpu_minutes
+        if self.wall_minutes is not None:
+            return "wall", self.wall_minutes
+        return None
 
     @property
     def learning_rate(self) -> float:
@@ -118,6 +130,10 @@ def parse_train(params: dict | None, seed: Any, section: str = "train", defaults
         lr_decay_start=check_decay_start(s.get("lr_decay_start"), f"{section}.lr_decay_start"),
         cpu_minutes=s.number("cpu_minutes", None, low=0.0, low_open=True),
         budget_check=s.choice("budget_check", "epoch", BUDGET_CHECKS),
+        wall_minutes=s.number("wall_minutes", None, low=0.0, low_open=True),
         extra={k: merged[k] for k in extra_keys if k in merged},
     )
+    if config.cpu_minutes is not None and config.wall_minutes is not None:
+        raise s.fail("wall_minutes", f"null when {section}.cpu_minutes is set (one time budget per stage, "
+                                     f"got cpu_minutes={config.cpu_minutes!r} and wall_minutes={config.wall_minutes!r})")
     return config, s

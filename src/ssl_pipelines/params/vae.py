@@ -15,7 +15,9 @@ from ssl_pipelines.params.reader import Section
 VAE_KEYS = frozenset({"latent_dim", "hidden_units", "activation", "kernel_init_std", "likelihood", "binarize"})
 M1_KEYS = VAE_KEYS | {"classifier", "kl_warmup_steps", "kl_weight"}
 M2_KEYS = VAE_KEYS | {"classifier_hidden_units", "alpha", "bound_weighting", "kl", "log_var_activation",
-                      "kernel_initializer"}
+                      "kernel_initializer", "binarize_labeled"}
+#: M2's labeled images under ``binarize``: drawn afresh every batch (the paper), or once (issue 20)
+BINARIZE_LABELED = ("dynamic", "fixed")
 STACK_KEYS = frozenset({"active_threshold", "active_sample", "sample_latents"})
 PLOT_KEYS = frozenset({"num_images", "num_samples"})
 TRANSDUCTION_KEYS = frozenset({"neighbors", "alpha"})
@@ -55,6 +57,7 @@ class M2Params(VAEParams):
     kl: str = "analytic"  # Eq. 6 in closed form, or a one-sample estimate
     log_var_activation: str = "linear"  # encoder log-variance head (softplus: variance >= 1)
     kernel_initializer: str = "glorot_uniform"  # when kernel_init_std is null
+    binarize_labeled: str = "dynamic"  # "fixed": the labeled images binarized once (issue-20 ablation)
 
     @property
     def layer_kwargs(self) -> dict:
@@ -90,7 +93,8 @@ def parse_m2(params: dict | None, section: str = "model", likelihood: str = "ber
                     bound_weighting=s.choice("bound_weighting", "paper", M2_BOUND_WEIGHTINGS),
                     kl=s.choice("kl", "analytic", KL_ESTIMATORS),
                     log_var_activation=s.choice("log_var_activation", "linear", LOG_VAR_ACTIVATIONS),
-                    kernel_initializer=s.choice("kernel_initializer", "glorot_uniform", KERNEL_INITIALIZERS))
+                    kernel_initializer=s.choice("kernel_initializer", "glorot_uniform", KERNEL_INITIALIZERS),
+                    binarize_labeled=s.choice("binarize_labeled", "dynamic", BINARIZE_LABELED))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -12,6 +12,7 @@ from ssl_pipelines.params.ema_teacher import EMA_TRAIN_DEFAULTS
 from ssl_pipelines.pipelines.common_training import (
     compile_model,
     fit_stage,
+    images_per_step,
     start_stage,
     training_batches,
     validation_batches,
@@ -33,4 +34,5 @@ def train_ema_model(build: Callable[[int], keras.Model], split, train: TrainConf
     Returns the model and its history."""
     stream, steps = training_batches(split, train, augment_in_stream=False)
     model = compile_model(build(steps), train)
-    return model, fit_stage(model, train, stream, steps, stage=stage, validation=validation_batches(split))
+    return model, fit_stage(model, train, stream, steps, stage=stage, validation=validation_batches(split),
+                            images_per_step=images_per_step(train))

@@ -4,6 +4,7 @@ labeled + unlabeled batches, and the image grids."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import numpy as np
@@ -13,19 +14,20 @@ from matplotlib.figure import Figure
 from ssl_pipelines import plots
 from ssl_pipelines.data import ConfigError, split_access
 from ssl_pipelines.methods import M1, M2
+from ssl_pipelines.methods.m1 import binarize_once
 from ssl_pipelines.models import build_backbone, conditional_gaussian_encoder, decoder, gaussian_encoder
 from ssl_pipelines.params import Evaluation, TrainConfig, parse_train
 from ssl_pipelines.params.vae import M2_TRAIN_DEFAULTS, M1Params, M2Params, check_bernoulli_inputs, parse_m1, parse_plots
 from ssl_pipelines.pipelines.common_training import (
     compile_model,
     fit_stage,
+    images_per_step,
     start_stage,
     test_curve,
     train_stage,
     training_batches,
     validation_batches,
 )
-from ssl_pipelines.training.callbacks import ThroughputLogger
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +39,15 @@ def check_bernoulli_split(split, likelihood: str) -> None:
         return
     parts = [p for p in (split.x_labeled, split.x_unlabeled) if len(p)]
     check_bernoulli_inputs(min(float(p.min()) for p in parts), max(float(p.max()) for p in parts), likelihood)
+
+
+def fixed_labeled_binarization(split, seed: int):
+    """A copy of ``split`` whose labeled images are binarized once (``model.binarize_labeled:
+    fixed``; :func:`~ssl_pipelines.methods.m1.binarize_once`, seeded by ``seed``); in-memory splits only."""
+    if split_access.is_streaming(split):
+        raise ConfigError("model.binarize_labeled: fixed needs the labeled images in memory, got a streamed "
+                          "split (data.streaming: true); use binarize_labeled: dynamic")
+    return dataclasses.replace(split, x_labeled=binarize_once(split.x_labeled, seed))
 
 
 def build_m1(split, p: M1Params, seed: int) -> M1:
@@ -83,7 +94,7 @@ def train_generative_ssl(model, split, train: TrainConfig, stage: str, callbacks
                          evaluation: Evaluation | None = None) -> dict:
     """Fit an M2-style model on ``batch_labeled`` + ``batch_unlabeled`` batches (``steps_per_epoch``
     null = one pass over the unlabeled images). Adds ``images_per_second`` (labeled + unlabeled
-    images per second of training) to the history. ``callbacks``: extra Keras callbacks;
+    images per second of training) to the history and to MLflow (``<stage>.images_per_second``). ``callbacks``: extra Keras callbacks;
     ``evaluation``: the checked ``evaluation:`` section (its learning curve)."""
     if split_access.part_size(split, "unlabeled") == 0:
         raise ConfigError(f"{stage} needs unlabeled images, but the split has none (check data.max_unlabeled)")
@@ -92,12 +103,9 @@ def train_generative_ssl(model, split, train: TrainConfig, stage: str, callbacks
     model(split_access.first_images(split, "labeled", 1))
     logger.info("%s parameters: %s; batches of %d labeled + %d unlabeled, %d steps/epoch", stage,
                 model.count_params_by_part(), train.batch_labeled, train.batch_unlabeled, steps)
-    speed = ThroughputLogger(train.batch_labeled + train.batch_unlabeled, steps)
-    history = fit_stage(model, train, stream, steps, stage=stage, validation=validation_batches(split),
-                        callbacks=[speed, *(callbacks or [])], curve=test_curve(model, split, evaluation, stage))
-    history["images_per_second"] = speed.rates
-    logger.info("%s: %.0f training images/s (median over epochs)", stage, float(np.median(speed.rates)))
-    return history
+    return fit_stage(model, train, stream, steps, stage=stage, validation=validation_batches(split),
+                     callbacks=callbacks, curve=test_curve(model, split, evaluation, stage),
+                     images_per_step=images_per_step(train))
 
 
 # === Figures ===

@@ -17,6 +17,7 @@ from ssl_pipelines.data import split_access, steps_per_epoch
 from ssl_pipelines.models import build_backbone
 from ssl_pipelines.params import Backbone, Evaluation, TrainConfig
 from ssl_pipelines.training import CpuTimeBudget, fit_model, set_global_seed
+from ssl_pipelines.training.callbacks import ThroughputLogger
 from ssl_pipelines.training.curve import AccuracyCurve
 from ssl_pipelines.training.lr_schedule import LinearLrDecay
 
@@ -64,6 +65,12 @@ def training_batches(split, train: TrainConfig, *, unlabeled: bool = True, with_
     return stream, train.steps_per_epoch or steps_per_epoch(n, per_step)
 
 
+def images_per_step(train: TrainConfig, unlabeled: bool = True) -> int:
+    """Training images one step reads: ``batch_labeled`` (else ``batch_size``) plus, for a
+    semi-supervised stream, ``batch_unlabeled``."""
+    return int(train.batch_labeled or train.batch_size) + (int(train.batch_unlabeled or 0) if unlabeled else 0)
+
+
 def validation_batches(split) -> tf.data.Dataset | None:
     """The validation part as ``(x, y)`` batches, or None when the split holds none."""
     return split_access.evaluation_stream(split, "validation") if split_access.part_size(split, "validation") else None
@@ -87,11 +94,17 @@ def compile_model(model: keras.Model, train: TrainConfig) -> keras.Model:
 
 def fit_stage(model: keras.Model, train: TrainConfig, stream: tf.data.Dataset, steps: int, *, stage: str,
               validation: tf.data.Dataset | None = None, callbacks=None, epochs: int | None = None,
-              curve: AccuracyCurve | None = None) -> dict:
-    """``fit_model`` with the stage's epochs, verbosity, learning-rate decay, CPU-time budget
-    (``train.cpu_minutes``; what it allowed is logged, and to MLflow) and resume key."""
-    budget = CpuTimeBudget(train.cpu_minutes, train.budget_check) if train.cpu_minutes is not None else None
+              curve: AccuracyCurve | None = None, images_per_step: int | None = None) -> dict:
+    """``fit_model`` with the stage's epochs, verbosity, learning-rate decay, time budget
+    (``train.cpu_minutes`` or ``train.wall_minutes``; what it allowed is logged, and to MLflow) and
+    resume key. With ``images_per_step`` the training images per second of every epoch are in the
+    history (``images_per_second``) and in MLflow (``<stage>.images_per_second``, step = epoch)."""
+    clock, minutes = train.budget or (None, None)
+    budget = CpuTimeBudget(minutes, train.budget_check, clock=clock) if clock is not None else None
     callbacks = ([budget] if budget is not None else []) + list(callbacks or [])  # first: see CpuTimeBudget
+    speed = ThroughputLogger(images_per_step, steps) if images_per_step else None
+    if speed is not None:
+        callbacks.append(speed)
     if curve is not None:
         curve.budget = budget  # its evaluations are not training time
         callbacks.append(curve)
@@ -102,15 +115,19 @@ def fit_stage(model: keras.Model, train: TrainConfig, stream: tf.data.Dataset, s
     if train.lr_decay_start is not None:
         key["lr_decay_start"] = train.lr_decay_start
     if budget is not None:
-        key["cpu_minutes"], key["budget_check"] = train.cpu_minutes, train.budget_check
+        key[f"{clock}_minutes"], key["budget_check"] = minutes, train.budget_check
     history = fit_model(model, stream, epochs=epochs or train.epochs, steps_per_epoch=steps, validation_data=validation,
                         stage=stage, callbacks=callbacks, verbose=train.verbose, resume_key=key)
     if budget is not None:
         summary = budget.summary()
-        logger.info("%s: stopped by %s after %.2f of %.2f CPU-minutes (%d epochs, %d steps)", stage,
-                    summary["stop_reason"], summary["cpu_minutes"], train.cpu_minutes, summary["epochs_completed"],
-                    summary["steps_completed"])
+        logger.info("%s: stopped by %s after %.2f of %.2f %s-minutes (%d epochs, %d steps)", stage,
+                    summary["stop_reason"], summary[f"{clock}_minutes"], minutes, clock.upper() if clock == "cpu"
+                    else clock, summary["epochs_completed"], summary["steps_completed"])
         budget.log_to_mlflow(stage)
+    if speed is not None:
+        history["images_per_second"] = speed.rates
+        speed.log_to_mlflow(stage)
+        logger.info("%s: %.0f training images/s (median over epochs)", stage, float(np.median(speed.rates)))
     if curve is not None:  # the curve's accuracies (at evaluation.curve_every) travel with the history
         history["test_accuracy"] = [acc for _, acc in curve.points]
     return history
@@ -127,4 +144,5 @@ def train_stage(model: keras.Model, split, train: TrainConfig, *, stage: str, un
                                      augment_in_stream=augment_in_stream, epoch_over=epoch_over)
     logger.info("%s: %d epochs x %d steps", stage, train.epochs, steps)
     return fit_stage(model, train, stream, steps, stage=stage, validation=validation_batches(split) if validate else None,
-                     callbacks=callbacks, curve=test_curve(model, split, evaluation, stage))
+                     callbacks=callbacks, curve=test_curve(model, split, evaluation, stage),
+                     images_per_step=images_per_step(train, unlabeled))

@@ -1,5 +1,6 @@
-"""Stop ``fit`` when the process CPU time spent training exceeds a budget (benchmarks/RESULTS.md counts
-budgets as process CPU time, so other load on the machine does not change a result)."""
+"""Stop ``fit`` when the time spent training exceeds a budget: process CPU time (benchmarks/RESULTS.md
+counts budgets so, and other load on the machine does not change a result) or wall-clock time (for
+"accuracy after N minutes" comparisons on an otherwise idle machine)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from ssl_pipelines.data.errors import ConfigError
 logger = logging.getLogger(__name__)
 
 BUDGET_CHECKS = ("epoch", "step")
+BUDGET_CLOCKS = ("cpu", "wall")
+_CLOCK_FUNCTIONS = {"cpu": "process_time", "wall": "perf_counter"}  # looked up per call (tests fake them)
 
 
 class CpuTimeBudget(keras.callbacks.Callback):
@@ -36,20 +39,27 @@ class CpuTimeBudget(keras.callbacks.Callback):
     ``stopped_at`` (``{"epoch": e, "step": s}``, 1-based, or ``None``); :meth:`summary` has them all
     for logging.
 
+    With ``clock="wall"`` the same is counted in wall-clock seconds (``time.perf_counter``) instead:
+    ``cpu_seconds`` then holds training wall seconds, and the stop reason is ``"wall_budget"``.
+
     Args:
-        minutes: the budget in CPU-minutes (> 0).
+        minutes: the budget in CPU-minutes (or wall minutes), > 0.
         check: ``"epoch"`` or ``"step"``.
+        clock: ``"cpu"`` (process CPU time, all threads) or ``"wall"``.
     """
 
-    def __init__(self, minutes: float, check: str = "epoch"):
+    def __init__(self, minutes: float, check: str = "epoch", clock: str = "cpu"):
         super().__init__()
         if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or not math.isfinite(minutes) \
                 or minutes <= 0:
             raise ConfigError(f"the CPU-time budget must be a positive number of minutes, got {minutes!r}")
         if check not in BUDGET_CHECKS:
             raise ConfigError(f"the CPU-time budget check must be one of {list(BUDGET_CHECKS)}, got {check!r}")
+        if clock not in BUDGET_CLOCKS:
+            raise ConfigError(f"the time budget's clock must be one of {list(BUDGET_CLOCKS)}, got {clock!r}")
         self.minutes = float(minutes)
         self.check = check
+        self.clock = clock
         self._reset()
 
     def _reset(self) -> None:
@@ -62,14 +72,17 @@ class CpuTimeBudget(keras.callbacks.Callback):
         self._epoch = 0
         self._step = 0
 
-    # === CPU clock ===
+    # === Clock ===
+    def _now(self) -> float:
+        return getattr(time, _CLOCK_FUNCTIONS[self.clock])()
+
     def _resume(self) -> None:
         if self._since is None:
-            self._since = time.process_time()
+            self._since = self._now()
 
     def _pause(self) -> None:
         if self._since is not None:
-            self.cpu_seconds += time.process_time() - self._since
+            self.cpu_seconds += self._now() - self._since
             self._since = None
 
     @contextlib.contextmanager
@@ -85,7 +98,7 @@ class CpuTimeBudget(keras.callbacks.Callback):
 
     def used_seconds(self) -> float:
         """Training CPU seconds so far (including the running segment)."""
-        running = 0.0 if self._since is None else time.process_time() - self._since
+        running = 0.0 if self._since is None else self._now() - self._since
         return self.cpu_seconds + running
 
     def _stop_if_over(self) -> None:
@@ -94,8 +107,9 @@ class CpuTimeBudget(keras.callbacks.Callback):
         self.stopped_early = True
         self.stopped_at = {"epoch": self._epoch + 1, "step": self._step}
         self.model.stop_training = True
-        logger.info("CPU-time budget of %.2f min used up (%.2f CPU-min of training): stopping at epoch %d, step %d",
-                    self.minutes, self.used_seconds() / 60.0, self._epoch + 1, self._step)
+        logger.info("%s budget of %.2f min used up (%.2f %s of training): stopping at epoch %d, step %d",
+                    "CPU-time" if self.clock == "cpu" else "Wall-time", self.minutes, self.used_seconds() / 60.0,
+                    "CPU-min" if self.clock == "cpu" else "min", self._epoch + 1, self._step)
 
     # === Keras hooks ===
     def on_train_begin(self, logs=None):
@@ -125,24 +139,25 @@ class CpuTimeBudget(keras.callbacks.Callback):
 
     @property
     def stop_reason(self) -> str:
-        """``"cpu_budget"`` when the budget stopped training, else ``"epochs"`` (all epochs ran)."""
-        return "cpu_budget" if self.stopped_early else "epochs"
+        """``"cpu_budget"`` (``"wall_budget"``) when the budget stopped training, else ``"epochs"``."""
+        return f"{self.clock}_budget" if self.stopped_early else "epochs"
 
     def log_to_mlflow(self, stage: str) -> None:
         """Log the budget to the active MLflow run (nothing without one): params
         ``<stage>.cpu_minutes_budget``; metrics ``<stage>.cpu_minutes_used``, ``<stage>.epochs_completed``,
-        ``<stage>.steps_completed``; tag ``<stage>.stop_reason``."""
+        ``<stage>.steps_completed`` (``<stage>.wall_minutes_used`` with the wall clock); tag
+        ``<stage>.stop_reason``."""
         import mlflow
 
         if mlflow.active_run() is None:
             return
         mlflow.set_tag(f"{stage}.stop_reason", self.stop_reason)
-        mlflow.log_metrics({f"{stage}.cpu_minutes_used": self.cpu_seconds / 60.0,
+        mlflow.log_metrics({f"{stage}.{self.clock}_minutes_used": self.cpu_seconds / 60.0,
                             f"{stage}.epochs_completed": float(self.epochs_completed),
                             f"{stage}.steps_completed": float(self.steps_completed)})
 
     def summary(self) -> dict[str, Any]:
         """What the budget allowed, for logs: minutes, CPU-minutes used, epochs, steps, where it stopped."""
-        return {"budget_cpu_minutes": self.minutes, "cpu_minutes": self.cpu_seconds / 60.0,
+        return {f"budget_{self.clock}_minutes": self.minutes, f"{self.clock}_minutes": self.cpu_seconds / 60.0,
                 "epochs_completed": self.epochs_completed, "steps_completed": self.steps_completed,
                 "stopped_early": self.stopped_early, "stopped_at": self.stopped_at, "stop_reason": self.stop_reason}

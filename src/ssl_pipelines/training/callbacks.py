@@ -97,3 +97,14 @@ class ThroughputLogger(keras.callbacks.Callback):
 
     def restore_checkpoint_state(self, state: list[float]) -> None:
         self.rates = list(state)
+
+    def log_to_mlflow(self, stage: str) -> None:
+        """Log ``<stage>.images_per_second`` to the active MLflow run (nothing without one): one
+        value per epoch (step = epoch, 1-based), so the run's metric is the last epoch's and its
+        history the whole curve."""
+        import mlflow
+
+        if mlflow.active_run() is None or not self.rates:
+            return
+        for epoch, rate in enumerate(self.rates, start=1):
+            mlflow.log_metric(f"{stage}.images_per_second", float(rate), step=epoch)

@@ -24,7 +24,9 @@ class AccuracyCurve(keras.callbacks.Callback):
     Each point is logged to the active MLflow run as ``<stage>.test_accuracy`` and
     ``<stage>.test_error`` (%) at step = the epoch (1-based) or the global step, and kept in
     ``points`` as ``(step, accuracy)``. With a ``budget`` (:class:`CpuTimeBudget`) the evaluation
-    is not counted as training CPU time.
+    is not counted as training time, and the training minutes used so far (CPU or wall, as the
+    budget counts them) are logged at the same step as ``<stage>.train_minutes`` (accuracy after N
+    minutes is read from the two histories) and kept in ``minutes``.
     """
 
     def __init__(self, predict: Callable, x: np.ndarray, y: np.ndarray, every: int, unit: str = "epoch",
@@ -36,6 +38,7 @@ class AccuracyCurve(keras.callbacks.Callback):
         self.predict, self.x, self.y = predict, x, np.asarray(y).astype(np.int64)
         self.every, self.unit, self.stage, self.batch_size, self.budget = every, unit, stage, int(batch_size), budget
         self.points: list[tuple[int, float]] = []
+        self.minutes: list[float] = []
         self._global_step = 0
 
     def accuracy(self) -> float:
@@ -46,15 +49,19 @@ class AccuracyCurve(keras.callbacks.Callback):
         with self.budget.paused() if self.budget is not None else contextlib.nullcontext():
             acc = self.accuracy()
         self.points.append((step, acc))
+        metrics = {f"{self.stage}.test_accuracy": acc, f"{self.stage}.test_error": 100.0 * (1 - acc)}
+        if self.budget is not None:
+            self.minutes.append(self.budget.used_seconds() / 60.0)
+            metrics[f"{self.stage}.train_minutes"] = self.minutes[-1]
         logger.info("%s: test accuracy %.4f (error %.2f %%) at %s %d", self.stage, acc, 100 * (1 - acc), self.unit, step)
         import mlflow
 
         if mlflow.active_run() is not None and math.isfinite(acc):
-            mlflow.log_metrics({f"{self.stage}.test_accuracy": acc, f"{self.stage}.test_error": 100.0 * (1 - acc)},
-                               step=step)
+            mlflow.log_metrics(metrics, step=step)
 
     def on_train_begin(self, logs=None):
         self.points = []
+        self.minutes = []
         self._global_step = 0
 
     def on_train_batch_end(self, batch, logs=None):

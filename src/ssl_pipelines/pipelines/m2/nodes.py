@@ -10,6 +10,7 @@ from ssl_pipelines.params.vae import parse_m2
 from ssl_pipelines.pipelines.common_generative import (
     build_m2,
     check_bernoulli_split,
+    fixed_labeled_binarization,
     m2_train_config,
     train_generative_ssl,
 )
@@ -23,6 +24,8 @@ def train_m2(split, model_params: dict, train_params: dict, seed: int,
     train = start_stage(m2_train_config(train_params, seed))
     p = parse_m2(model_params)
     check_bernoulli_split(split, p.likelihood)
+    if p.binarize and p.binarize_labeled == "fixed":
+        split = fixed_labeled_binarization(split, train.seed)
     model = build_m2(split.input_shape, split.num_classes, split_access.part_size(split, "labeled"),
                      split_access.part_size(split, "unlabeled"), p, train.seed)
     return model, train_generative_ssl(model, split, train, stage="m2", evaluation=parse_evaluation(eval_params))
