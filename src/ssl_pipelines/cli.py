@@ -15,6 +15,7 @@ Examples (from the project root)::
     ssl-pipelines results --parent <sweep run id> --out reports/sweep1
     ssl-pipelines sweep --pipelines inversion --labels 50,100 --run-name bench-inversion \
         --variant full: --variant ce_only:model.alpha=0,model.beta=0
+    ssl-pipelines results --section inversion --spec benchmarks/results_sections.yml --write benchmarks/RESULTS.md
 
 How a sweep talks to kedro-mlflow: when an MLflow run is active, kedro-mlflow logs the Kedro run
 into it and leaves it open. The sweep therefore starts the parent run, then for every
@@ -557,6 +558,14 @@ def _build_parser() -> argparse.ArgumentParser:
     rs.add_argument("--num-classes", type=int, default=10,
                     help="classes, to count labels of runs tagged only with labels_per_class (default 10)")
     rs.add_argument("--out", default="reports", help="output folder (default reports/)")
+    rs.add_argument("--section", action="append", default=None, dest="sections", metavar="NAME",
+                    help="instead of the report: the RESULTS.md section NAME of --spec (repeatable), "
+                         "from its sweep's parent run, printed or written with --write")
+    rs.add_argument("--spec", default="benchmarks/results_sections.yml",
+                    help="the sections' spec (default benchmarks/results_sections.yml)")
+    rs.add_argument("--write", default=None, metavar="FILE",
+                    help="with --section: replace the section(s) in FILE (e.g. benchmarks/RESULTS.md) between "
+                         "their <!-- section: NAME --> / <!-- end: NAME --> markers, keeping everything else")
     return parser
 
 
@@ -603,6 +612,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///mlflow.db"
             experiment = args.experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME") or reporting.DEFAULT_EXPERIMENT
+            if args.sections:
+                from ssl_pipelines.reporting_sections import write_sections
+
+                text = write_sections(args.sections, args.spec, uri, experiment, write=args.write)
+                print(text if args.write is None else f"wrote section(s) {', '.join(args.sections)} to {args.write}")
+                return 0
+            if args.write is not None:
+                raise _config_error("--write needs --section NAME (the report itself goes to --out)")
             out = reporting.write_report(args.out, uri, experiment, parent_run_id=args.parent,
                                          num_classes=args.num_classes, all_runs=args.all_runs)
             print(f"runs of sweep {out['parent_run_id']}" if out["parent_run_id"] else "every method run")
