@@ -161,3 +161,30 @@ def test_unknown_section_and_write_without_section_are_refused(tmp_path, capsys)
     assert "--section must be one of the spec's sections ['a'], got 'b'" in capsys.readouterr().err
     assert cli.main(["results", "--write", "R.md"]) == 2
     assert "--write needs --section NAME" in capsys.readouterr().err
+
+
+def _run(variant, seed, error, labels=100):
+    from types import SimpleNamespace
+
+    tags = {"method": "inversion", "variant": variant, "seed": str(seed), "labels": str(labels), "dataset": "idx"}
+    return SimpleNamespace(data=SimpleNamespace(tags=tags, metrics={"test.error": error}, params={}))
+
+
+def test_rows_say_whether_they_agree_with_the_previous_script(tmp_path):
+    from ssl_pipelines.reporting_sections import section_rows
+
+    path = tmp_path / "spec.yml"
+    path.write_text("sections:\n  a:\n    parent: p\n    columns: [{column: variant}, {metric: test.error},"
+                    " {column: previous}, {column: agrees}, {column: paper}]\n    paper: {ce_only: null}\n"
+                    "    previous: {inversion/50: '20.00 ± 1.00', ce_only/50: {test.error: '30.0 ± 0.5'}}\n")
+    spec = load_spec(path)["a"]
+    runs = [_run("inversion", s, e, 50) for s, e in enumerate([19.0, 20.0, 21.0])] + \
+        [_run("ce_only", s, e, 50) for s, e in enumerate([27.0, 28.0])] + [_run("inversion", 0, 10.0)]
+    headers, rows = section_rows(runs, spec)
+    assert headers == ["variant", "test.error", "previous script", "within the seed spread?", "paper (published.py)"]
+    assert rows == [["inversion", "20.00 ± 1.00", "20.00 ± 1.00", "yes (+0.00)", "0.86 (Resnet2-32, max pooling)"],
+                    ["ce_only", "27.50 ± 0.71", "30.0 ± 0.5", "no (-2.50)", "–"],
+                    ["inversion", "10.00", "–", "–", "–"]]  # 100 labels: no previous, no paper number
+    path.write_text("sections: {a: {parent: p, previous: {x/1: 'fast'}}}")
+    with pytest.raises(ConfigError, match="sections.a.previous must be a mapping"):
+        load_spec(path)

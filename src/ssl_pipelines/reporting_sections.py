@@ -18,6 +18,9 @@ newest of that name, or its run id), the table's rows and columns and the prose 
           - {param: inversion.train.steps_per_epoch, header: steps/epoch}
           - {column: paper}
         paper: {ce_only: null}        # variant -> the published.py method of its row (null: none)
+        previous: {inversion/100: "12.93 ± 1.40"}   # the old script's number of a row (variant or
+                                      # method / labels; or {metric: "mean ± std"}), for the columns
+                                      # `previous` and `agrees` (|mean - previous| <= the two stds)
 
 A section is written between ``<!-- section: NAME -->`` and ``<!-- end: NAME -->``: the title,
 the prose, the parent run id and name, the sweep's ``sweep.command`` tag, the table (one row per
@@ -43,7 +46,8 @@ from ssl_pipelines.published import canonical_dataset, published_for
 
 STD_CONVENTIONS = {"sample": 1, "population": 0}
 BUILTIN_COLUMNS = {"method": "method", "variant": "variant", "dataset": "data set", "labels": "labels",
-                   "runs": "runs", "seeds": "seeds", "paper": "paper (published.py)"}
+                   "runs": "runs", "seeds": "seeds", "paper": "paper (published.py)",
+                   "previous": "previous script", "agrees": "within the seed spread?"}
 DEFAULT_COLUMNS = [{"column": "method"}, {"column": "variant"}, {"column": "labels"}, {"column": "runs"},
                    {"column": "seeds"}, {"metric": "test.error", "header": "test error %"}, {"column": "paper"}]
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -76,6 +80,7 @@ class SectionSpec:
     columns: tuple[Column, ...] = ()
     paper: dict = field(default_factory=dict)  # variant -> published method (None: no paper number)
     ddof: int = 1
+    previous: dict = field(default_factory=dict)  # "<variant or method>/<labels>" -> {metric: "mean ± std"}
 
 
 def _column(entry: Any, where: str) -> Column:
@@ -115,10 +120,10 @@ def load_spec(path: str | Path) -> dict[str, SectionSpec]:
         where = f"{path}: sections.{name}"
         if not isinstance(s, dict):
             raise _spec_error(where, s, "a mapping")
-        unknown = set(s) - {"parent", "title", "prose", "text", "columns", "paper"}
+        unknown = set(s) - {"parent", "title", "prose", "text", "columns", "paper", "previous"}
         if unknown:
             raise _spec_error(f"{where} key {sorted(unknown)[0]!r}", s[sorted(unknown)[0]],
-                              "one of parent, title, prose, text, columns, paper")
+                              "one of parent, title, prose, text, columns, paper, previous")
         if not isinstance(s.get("parent"), str) or not s["parent"]:
             raise _spec_error(f"{where}.parent", s.get("parent"), "the sweep's parent run name or run id")
         if "prose" in s and "text" in s:
@@ -135,8 +140,22 @@ def load_spec(path: str | Path) -> dict[str, SectionSpec]:
         paper = s.get("paper") or {}
         if not isinstance(paper, dict):
             raise _spec_error(f"{where}.paper", paper, "a mapping variant -> published method (or null)")
+        previous = s.get("previous") or {}
+        first = next((c.key for c in columns if c.kind == "metric"), None)
+        try:
+            previous = {str(k): {str(m): str(x) for m, x in (v.items() if isinstance(v, dict) else [(first, v)])}
+                        for k, v in previous.items()}
+            ok = all(_parse_mean_std(x) is not None for v in previous.values() for x in v.values())
+        except AttributeError:
+            ok = False
+        if not ok:
+            raise _spec_error(f"{where}.previous", s.get("previous"), 'a mapping "<variant or method>/<labels>" -> '
+                              '"mean ± std" (of the first metric column) or {metric: "mean ± std", ...}')
+        if any(c.kind == "column" and c.key == "agrees" for c in columns) and \
+                not any(c.kind == "metric" for c in columns):
+            raise _spec_error(f"{where}.columns", "agrees", "used with a metric column (the first one is compared)")
         out[str(name)] = SectionSpec(str(name), s["parent"], str(s.get("title") or ""), prose.strip(), columns,
-                                     dict(paper), STD_CONVENTIONS[std])
+                                     dict(paper), STD_CONVENTIONS[std], previous)
     return out
 
 
@@ -183,6 +202,29 @@ def mean_std(values: list[float], digits: int = 2, ddof: int = 1) -> str:
     return f"{mean:.{digits}f} ± {float(np.std(values, ddof=ddof)):.{digits}f}"
 
 
+def _parse_mean_std(text) -> tuple[float, float] | None:
+    """``"12.34 ± 0.56"`` -> ``(12.34, 0.56)``; ``"12.34"`` -> ``(12.34, 0.0)``; else None."""
+    parts = str(text).replace("+-", "±").split("±")
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        return None
+    return (values[0], values[1] if len(values) == 2 else 0.0) if len(values) in (1, 2) else None
+
+
+def agreement(values: list[float], previous: str, ddof: int = 1, digits: int = 2) -> str:
+    """Whether this row's mean is within the seed spread of the previous script's: ``|mean -
+    previous mean| <= std + previous std`` -> ``"yes (+0.52)"`` / ``"no (-3.10)"``."""
+    old = _parse_mean_std(previous)
+    values = [v for v in values if v is not None and math.isfinite(v)]
+    if old is None or not values:
+        return "–"
+    mean = float(np.mean(values))
+    std = float(np.std(values, ddof=ddof)) if len(values) > ddof else 0.0
+    delta = mean - old[0]
+    return f"{'yes' if abs(delta) <= std + old[1] else 'no'} ({delta:+.{digits}f})"
+
+
 def _paper(method: str, dataset: str | None, labels: int | None, variant: str | None, spec: SectionSpec) -> str:
     key = spec.paper.get(variant, method) if variant is not None else spec.paper.get(method, method)
     if key is None or labels is None:
@@ -202,8 +244,10 @@ def section_rows(runs: list, spec: SectionSpec) -> tuple[list[str], list[list[st
         t = run.data.tags
         key = (t["method"], t.get("variant"), canonical_dataset(t.get("dataset")), _labels(t))
         groups.setdefault(key, []).append(run)
+    metrics = {c.key: c for c in spec.columns if c.kind == "metric"}
     rows = []
     for (method, variant, dataset, labels), members in groups.items():
+        previous = {m: v for m, v in spec.previous.get(f"{variant or method}/{labels}", {}).items() if m in metrics}
         cells = []
         for col in spec.columns:
             if col.kind == "metric":
@@ -225,6 +269,11 @@ def section_rows(runs: list, spec: SectionSpec) -> tuple[list[str], list[list[st
                                                               if str(r.data.tags.get("seed", "")).isdigit()})))
             elif col.key == "paper":
                 cells.append(_paper(method, dataset, labels, variant, spec))
+            elif col.key == "previous":
+                cells.append(" / ".join(previous.values()) or "–")
+            elif col.key == "agrees":
+                cells.append(" / ".join(agreement([r.data.metrics.get(m) for r in members], v, spec.ddof,
+                                                  metrics[m].digits) for m, v in previous.items()) or "–")
         rows.append(cells)
     return [c.header for c in spec.columns], rows
 
