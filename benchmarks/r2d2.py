@@ -4,8 +4,8 @@ second stage, conf/base/parameters_r2d2.yml) on the CIFAR-10 JPEG copy.
 
 One ``ssl-pipelines sweep`` of the ``r2d2`` pipeline (a ``--variant`` per ablation config), every
 stage's test error logged by the pipeline (``stage_test.<stage>_error``) and its learning curve
-(``evaluation.curve_every``: ``supervised.`` / ``d2.`` / ``finetune.test_accuracy``); then the
-RESULTS.md section ``r2d2_<dataset>``::
+(``evaluation.curve_every``, every 100 steps: ``supervised.`` / ``d2.`` / ``finetune.test_accuracy``);
+then the RESULTS.md section ``r2d2_<dataset>``::
 
     .venv/bin/python benchmarks/r2d2.py                                # MNIST, config e, 3 seeds
     .venv/bin/python benchmarks/r2d2.py --dataset cifar10 --labels 4000 --configs a,e
@@ -75,7 +75,7 @@ def main(argv=None) -> int:
               "r2d2.finetune.epochs": args.epochs_finetune, "r2d2.finetune.batch_size": 128,
               "r2d2.finetune.optimizer": sgd(0.0025), "r2d2.finetune.repredict_batch_size": 512,
               "r2d2.finetune.augment": augment, "r2d2.finetune.verbose": 0,
-              "r2d2.evaluation.curve_every": 1}
+              "r2d2.evaluation.curve_every": 100, "r2d2.evaluation.curve_unit": "step"}
     variants = {f"config_{c}": d2_config(c, args.epochs_d2, args.lr_d2) for c in configs}
     labels = args.labels or ("100" if mnist else "4000")
     return run(sweep_command(["r2d2"], args, labels=labels, run_name=args.run_name or f"bench-r2d2-{args.dataset}",
