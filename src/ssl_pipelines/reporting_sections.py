@@ -221,7 +221,7 @@ def agreement(values: list[float], previous: str, ddof: int = 1, digits: int = 2
         return "–"
     mean = float(np.mean(values))
     std = float(np.std(values, ddof=ddof)) if len(values) > ddof else 0.0
-    delta = mean - old[0]
+    delta = round(mean - old[0], digits) + 0.0  # no "-0.00"
     return f"{'yes' if abs(delta) <= std + old[1] else 'no'} ({delta:+.{digits}f})"
 
 
