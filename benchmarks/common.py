@@ -1,58 +1,80 @@
-"""Helpers shared by the benchmark scripts: run a pipeline's node functions without Kedro, write
-JSON results to benchmarks/runs/ and format mean ± std tables."""
+"""What the benchmark drivers share: each builds one ``ssl-pipelines sweep`` command (the
+pipelines' own parameters, ``--variant`` per configuration, the real data under
+``../shared/data``), runs it through :func:`ssl_pipelines.cli.main` and writes its RESULTS.md
+section with ``ssl-pipelines results --section``. No training code lives here."""
 
 from __future__ import annotations
 
+import argparse
 import json
-import platform
-import statistics
+import os
+import shlex
 import sys
-import time
 from pathlib import Path
 
-RUNS = Path(__file__).resolve().parent / "runs"
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-
-
-def machine() -> str:
-    import os
-
-    return f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}"
-
-
-def save_result(name: str, payload: dict) -> Path:
-    RUNS.mkdir(parents=True, exist_ok=True)
-    path = RUNS / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    payload = {"command": " ".join(sys.argv), "machine": machine(), **payload}
-    path.write_text(json.dumps(payload, indent=2))
-    return path
-
-
-def set_threads(threads: int) -> None:
-    """Limit TensorFlow to ``threads`` intra- and inter-op threads (0: leave all cores), e.g. to run
-    two single-threaded benchmarks side by side; call before any TensorFlow work."""
-    if threads:
-        import tensorflow as tf
-
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
-
-
-def mean_std(values: list[float]) -> str:
-    if not values:
-        return "n/a"
-    if len(values) == 1:
-        return f"{values[0]:.2f}"
-    return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
-
-
+ROOT = Path(__file__).resolve().parents[1]
+# the real data sets, beside the repository (../shared/data from the main checkout, ../../shared/data
+# from a worktree under wt/); SSL_PIPELINES_SHARED_DATA overrides
+SHARED_DATA = Path(os.environ.get("SSL_PIPELINES_SHARED_DATA") or next(
+    (p / "shared" / "data" for p in (ROOT.parent, ROOT.parent.parent) if (p / "shared" / "data").is_dir()),
+    ROOT.parent / "shared" / "data"))
+SPEC = ROOT / "benchmarks" / "results_sections.yml"
+RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 CIFAR10_JPEG_ARCHIVE = SHARED_DATA / "cifar10_jpeg_full" / "cifar10_jpg_full.tar.xz"
-CIFAR10_JPEG_CACHE = Path(__file__).resolve().parents[1] / "data" / "01_raw" / "cifar10_jpeg.npz"
+CIFAR10_JPEG_CACHE = ROOT / "data" / "01_raw" / "cifar10_jpeg.npz"
+
+
+def driver_arguments(description: str, seeds: str = "0,1,2") -> argparse.ArgumentParser:
+    """The options every driver has: seeds, threads per run, the MLflow store, a dry run."""
+    p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seeds", default=seeds, help=f"comma-separated seeds (default {seeds})")
+    p.add_argument("--threads", type=int, default=1, help="runtime.threads of every run (default 1)")
+    p.add_argument("--tracking-uri", default=f"sqlite:///{ROOT / 'mlflow.db'}",
+                   help="MLflow store of the sweep and of the section (default the project's mlflow.db)")
+    p.add_argument("--no-write", action="store_true", help="print the RESULTS.md section instead of writing it")
+    p.add_argument("--dry-run", action="store_true", help="print the sweep command and stop")
+    return p
+
+
+def params_text(params: dict) -> str:
+    """``{"a.b": 1, "c": [1, 2]}`` -> ``"a.b=1,c=[1, 2]"`` (the ``--params`` / ``--variant`` syntax)."""
+    def value(v):
+        if isinstance(v, (dict, list, tuple, bool)) or v is None:
+            return json.dumps(v)  # JSON is YAML: null, true, [1, 2], {"a": null}
+        return str(v)
+
+    return ",".join(f"{k}={value(v)}" for k, v in params.items())
+
+
+def sweep_command(pipelines: list[str], args, *, labels: str, run_name: str, params: dict,
+                  variants: dict[str, dict] | None = None) -> list[str]:
+    """The argv of ``ssl-pipelines sweep`` (without the program name)."""
+    argv = ["sweep", "--pipelines", ",".join(pipelines), "--seeds", args.seeds, "--labels", labels,
+            "--run-name", run_name, "--project-path", str(ROOT), "--tracking-uri", args.tracking_uri,
+            "--params", params_text({**params, "runtime.threads": args.threads})]
+    for name, keys in (variants or {}).items():
+        argv += ["--variant", f"{name}:{params_text(keys)}"]
+    return argv
+
+
+def run(sweep_argv: list[str], section: str, args) -> int:
+    """Run the sweep, then write (or print) its RESULTS.md section from the same store."""
+    print("ssl-pipelines " + shlex.join(sweep_argv), flush=True)
+    if args.dry_run:
+        return 0
+    from ssl_pipelines import cli
+
+    rc = cli.main(sweep_argv)
+    if rc != 0:
+        return rc
+    results = ["results", "--section", section, "--spec", str(SPEC), "--tracking-uri", args.tracking_uri]
+    return cli.main(results + ([] if args.no_write else ["--write", str(RESULTS)]))
 
 
 def cached_cifar10_npz(archive: str | Path = CIFAR10_JPEG_ARCHIVE, cache: str | Path = CIFAR10_JPEG_CACHE) -> Path:
     """The lossy JPEG CIFAR-10 copy as an ``.npz`` cache (uint8), decoded from ``archive`` on first
-    use (60k JPEGs: minutes) and reused afterwards. Returns the cache path."""
+    use (60k JPEGs: minutes) and reused afterwards (outside the repository's tracked files:
+    ``data/01_raw`` is git-ignored). Returns the cache path."""
     cache = Path(cache)
     if not cache.exists():
         from ssl_pipelines.data import load_dataset, save_npz
@@ -60,3 +82,30 @@ def cached_cifar10_npz(archive: str | Path = CIFAR10_JPEG_ARCHIVE, cache: str | 
         print(f"decoding {archive} (60k JPEGs) into {cache} ...", flush=True)
         save_npz(load_dataset("image_folder", path=str(archive)), cache)
     return cache
+
+
+# === For swwae_vgg.py, which still runs the pipeline's node functions itself ===
+RUNS = ROOT / "benchmarks" / "runs"
+
+
+def save_result(name: str, payload: dict) -> Path:
+    """``payload`` (with the command line and the machine) as ``benchmarks/runs/<name>-<time>.json``."""
+    import platform
+    import time
+
+    RUNS.mkdir(parents=True, exist_ok=True)
+    path = RUNS / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    machine = f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}"
+    path.write_text(json.dumps({"command": " ".join(sys.argv), "machine": machine, **payload}, indent=2))
+    return path
+
+
+def mean_std(values: list[float]) -> str:
+    """``"12.34 ± 0.56"``: mean ± sample std (ddof=1), the convention of every RESULTS.md table."""
+    import statistics
+
+    if not values:
+        return "n/a"
+    if len(values) == 1:
+        return f"{values[0]:.2f}"
+    return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"

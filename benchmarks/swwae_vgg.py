@@ -49,7 +49,16 @@ def prepare_training(params: dict, seed: int):
 
 REPO = Path(__file__).resolve().parents[1]
 ARMS = {"baseline": None, "sae_first": ("sae", "first"), "swwae_all": ("swwae", "all")}
-PAPER = {"baseline": 29.05, "sae_first": 27.70, "swwae_all": 27.39}  # ImageNet single-crop top-1 (%)
+def _paper(method: str, variant: str) -> str:
+    """ImageNet single-crop top-1 error (%) of the paper's row, from ``ssl_pipelines.published``."""
+    from ssl_pipelines.published import published_for
+
+    return "; ".join(p.label() for p in published_for(method, "imagenet2012") if p.variant == variant) or "–"
+
+
+# each arm's row of Zhang et al.'s table (published.py: method, variant)
+PAPER = {"baseline": ("supervised", "VGGNet"), "sae_first": ("swwae_vgg", "SAE-first"),
+         "swwae_all": ("swwae_vgg", "SWWAE-all")}
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -158,7 +167,7 @@ def main() -> None:
         rel = f"{statistics.mean(ips) / base_ips:.2f}x" if base_ips else "n/a"
         lines.append(f"| {arm} | {mean_std([r['test_error'] for r in rows])} | {mean_std([r['train_error'] for r in rows])} "
                      f"| {mean_std([r['validation_error'] for r in rows])} | "
-                     f"{mean_std([r['generalization_gap'] for r in rows])} | {mean_std(ips)} | {rel} | {PAPER[arm]} |")
+                     f"{mean_std([r['generalization_gap'] for r in rows])} | {mean_std(ips)} | {rel} | {_paper(*PAPER[arm])} |")
     table = "\n".join(lines)
     print(table)
     path = save_result("swwae_vgg", {"args": vars(args), "results": results, "table": table,

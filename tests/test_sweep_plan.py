@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from ssl_pipelines import reporting
-from ssl_pipelines.cli import labeled_batch_keys, plan_sweep, sweep_tags
+from ssl_pipelines.cli import command_line, labeled_batch_keys, parse_variants, plan_sweep, sweep_tags
 from ssl_pipelines.data import ConfigError
 
 PARAMS = {
@@ -66,6 +66,63 @@ def test_plan_refuses_unknown_pipelines_and_keys_before_anything_runs():
         plan_sweep(["supervised", "nope"], [0], [100], params=PARAMS, known=KNOWN)
     with pytest.raises(ConfigError, match="'trian.epochs'"):
         plan_sweep(["supervised"], [0], [100], params=PARAMS, known=KNOWN, overrides={"trian.epochs": 1})
+
+
+def test_variants_make_one_child_each_tagged_over_the_sweep_params():
+    variants = parse_variants(["full:", "ce_only:train.epochs=5,m2.train.batch_labeled=4", "wide:supervised.train.epochs=7"])
+    plan = plan_sweep(["supervised", "m2"], [0, 1], [100], params=PARAMS, known=KNOWN,
+                      overrides={"train.epochs": 2, "train.verbose": 0}, variants=variants)
+    assert [(c.pipeline, c.variant, c.seed) for c in plan] == [
+        (p, v, s) for p in ("supervised", "m2") for v in ("full", "ce_only", "wide") for s in (0, 1)]
+    by = {(c.pipeline, c.variant, c.seed): c for c in plan}
+    full, ce = by[("m2", "full", 1)], by[("m2", "ce_only", 1)]
+    assert full.runtime_params["m2"]["train"] == {"epochs": 2, "verbose": 0}
+    assert ce.runtime_params["m2"]["train"] == {"epochs": 5, "verbose": 0, "batch_labeled": 4}  # variant wins
+    assert by[("supervised", "ce_only", 0)].runtime_params["supervised"]["train"] == {"epochs": 5, "verbose": 0}
+    assert by[("supervised", "wide", 0)].runtime_params["supervised"]["train"]["epochs"] == 7
+    assert by[("m2", "wide", 0)].runtime_params["m2"]["train"]["epochs"] == 2  # another pipeline's key: not m2's
+    assert ce.tags == {"method": "m2", "seed": "1", "labels": "100", "dataset": "digits", "variant": "ce_only"}
+    assert ce.run_name == "m2-ce_only-L100-s1"
+    assert ce.runtime_params["runtime"]["checkpoint_dir"] == "ck/sweep/ce_only-L100-s1"  # apart from full's
+    assert full.runtime_params["runtime"]["checkpoint_dir"] == "ck/sweep/full-L100-s1"
+    command = command_line(["sweep", "--pipelines", "m2", "--variant", "ce_only:model.alpha=0,model.beta=0"])
+    assert command == "ssl-pipelines sweep --pipelines m2 --variant ce_only:model.alpha=0,model.beta=0"
+    tags = sweep_tags(plan, env=None, epochs=None, command=command)
+    assert tags["sweep.variants"] == "full,ce_only,wide" and tags["sweep.command"] == command
+    assert "sweep.variants" not in sweep_tags(plan_sweep(["m2"], [0], [100], params=PARAMS, known=KNOWN),
+                                              env=None, epochs=None)
+
+
+@pytest.mark.parametrize("texts, message", [
+    (["a b:x=1"], "--variant expects NAME:key=value,key=value .* got 'a b:x=1'"),
+    ([":train.epochs=1"], "--variant expects NAME:key=value"),
+    (["v:train.epochs"], "--variant 'v:train.epochs': expects key=value pairs"),
+    (["v:train.epochs=1", "v:train.epochs=2"], "--variant names must be distinct; repeated: v"),
+])
+def test_bad_variants_are_named(texts, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_variants(texts)
+
+
+def test_a_variant_key_no_swept_pipeline_has_is_refused_naming_the_variant():
+    with pytest.raises(ConfigError, match="--variant bad: --params key 'trian.epochs'"):
+        plan_sweep(["supervised"], [0], [100], params=PARAMS, known=KNOWN,
+                   variants=parse_variants(["bad:trian.epochs=1"]))
+
+
+def test_results_table_has_a_row_per_variant():
+    runs = _runs([("a", "inversion", "mnist", 100, 0, 10.0, ""), ("b", "inversion", "mnist", 100, 1, 12.0, ""),
+                  ("c", "inversion", "mnist", 100, 0, 20.0, ""), ("d", "inversion", "mnist", 100, 1, 22.0, "")])
+    runs["variant"] = ["full", "full", "ce_only", "ce_only"]
+    table = reporting.results_table(runs)
+    assert list(zip(table["variant"], table["error"])) == [("full", "11.00 ± 1.41"), ("ce_only", "21.00 ± 1.41")]
+    md = reporting.to_markdown(table)
+    assert md.splitlines()[0].startswith("| method | variant | data set |") and "| inversion | ce_only |" in md
+    assert "variant" not in reporting.to_markdown(reporting.results_table(runs.assign(variant=None)))
+    runs.loc[3, "budget"] = "train.epochs=9"  # budgets may differ between variants, not within one
+    with pytest.raises(ValueError, match=r"inversion \[ce_only\] \(mnist, 100 labels\)"):
+        reporting.check_budgets(runs)
+    reporting.check_budgets(runs[runs["variant"] == "full"].assign(budget="x"))
 
 
 def _runs(rows):

@@ -13,6 +13,9 @@ Examples (from the project root)::
     ssl-pipelines sweep --pipelines m2 --seeds 0,1,2 --labels 100,1000 --env paper
     ssl-pipelines results --out reports/                 # every method run of the experiment
     ssl-pipelines results --parent <sweep run id> --out reports/sweep1
+    ssl-pipelines sweep --pipelines inversion --labels 50,100 --run-name bench-inversion \
+        --variant full: --variant ce_only:model.alpha=0,model.beta=0
+    ssl-pipelines results --section inversion --spec benchmarks/results_sections.yml --write benchmarks/RESULTS.md
 
 How a sweep talks to kedro-mlflow: when an MLflow run is active, kedro-mlflow logs the Kedro run
 into it and leaves it open. The sweep therefore starts the parent run, then for every
@@ -24,6 +27,8 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -86,6 +91,46 @@ def parse_params(text: str | None) -> dict[str, Any]:
             raise _config_error(f"--params has an empty key in {item!r}")
         out[key] = yaml.safe_load(value) if value.strip() != "" else None
     return out
+
+
+VARIANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One configuration of a sweep (``--variant NAME:key=value,...``): its name (tag ``variant``
+    of its child runs, a row of the results table) and its parameter overrides (``--params`` style,
+    applied over the sweep's ``--params``)."""
+
+    name: str
+    overrides: dict
+    spec: str = ""  # the ``key=value,...`` text as given
+
+
+def parse_variant(text: str) -> Variant:
+    """``"ce_only:model.alpha=0,model.beta=0"`` -> ``Variant("ce_only", {"model.alpha": 0, ...})``
+    (``"name:"`` or ``"name"``: the configured parameters under that name). Raises ConfigError
+    naming the value and the expected form."""
+    name, sep, rest = str(text).partition(":")
+    name = name.strip()
+    if not VARIANT_NAME.match(name):
+        raise _config_error(f"--variant expects NAME:key=value,key=value with NAME made of letters, digits, "
+                            f"'_', '.', '+', '-' (e.g. ce_only:model.alpha=0); got {text!r}")
+    try:
+        overrides = parse_params(rest) if sep else {}
+    except ValueError as exc:
+        raise _config_error(f"--variant {text!r}: {str(exc).replace('--params ', '')}") from None
+    return Variant(name, overrides, rest.strip())
+
+
+def parse_variants(texts: Sequence[str] | None) -> list[Variant]:
+    """Every ``--variant``, names distinct (ConfigError naming the repeated one)."""
+    variants = [parse_variant(t) for t in (texts or [])]
+    names = [v.name for v in variants]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise _config_error(f"--variant names must be distinct; repeated: {', '.join(repeated)}")
+    return variants
 
 
 def set_dotted(tree: dict, dotted: str, value: Any) -> dict:
@@ -218,6 +263,7 @@ class ChildRun:
     tags: dict
     run_name: str
     notes: tuple[str, ...] = ()
+    variant: str | None = None
 
     @property
     def label_text(self) -> str:
@@ -272,7 +318,7 @@ def fit_labeled_batches(pipeline: str, labels: int | None, params: dict, tree: d
 def plan_sweep(pipelines: Sequence[str], seeds: Sequence[int], labels: Sequence[int | None], *,
                params: dict, known: Sequence[str], epochs: int | None = None,
                overrides: dict[str, Any] | None = None, labels_per_class: Sequence[int] | None = None,
-               adapt_batches: bool = True) -> list[ChildRun]:
+               adapt_batches: bool = True, variants: Sequence[Variant] | None = None) -> list[ChildRun]:
     """Which child runs a sweep makes, in order, with their runtime parameters and tags; pure (no
     Kedro, MLflow or TensorFlow), so every mistake is found before anything trains.
 
@@ -282,6 +328,9 @@ def plan_sweep(pipelines: Sequence[str], seeds: Sequence[int], labels: Sequence[
         epochs, overrides, labels_per_class: as :func:`run_sweep`.
         adapt_batches: a labeled batch larger than the label count is lowered to it (noted in
             ``ChildRun.notes``); ``False``: ConfigError naming the key.
+        variants: configurations (:class:`Variant`): one child per (pipeline, labels, seed,
+            variant), its overrides over ``overrides``, tagged ``variant``; none: one child per
+            (pipeline, labels, seed), untagged (as before).
     """
     overrides = dict(overrides or {})
     pipelines = [p.strip() for p in pipelines if p.strip()]
@@ -289,34 +338,51 @@ def plan_sweep(pipelines: Sequence[str], seeds: Sequence[int], labels: Sequence[
     if not pipelines or unknown:
         raise _config_error(f"--pipelines: unknown pipeline(s) {unknown or pipelines!r}; expected some of {list(known)}")
     check_overrides(overrides, pipelines, params)
+    for v in variants or ():
+        try:
+            check_overrides(v.overrides, pipelines, params)
+        except ValueError as exc:
+            raise _config_error(f"--variant {v.name}: {exc}") from None
     if labels_per_class:
         grid: list[tuple[int | None, int | None]] = [(None, int(k)) for k in labels_per_class]
     else:
         grid = [(int(n) if n is not None else None, None) for n in (labels or [None])]
     base_ckpt = str(((params.get("runtime") or {}).get("checkpoint_dir")) or "data/06_models/checkpoints")
     plan = []
+    others = set(pipelines)
     for pipeline in pipelines:
-        own = {k: v for k, v in overrides.items() if k.split(".")[0] not in set(pipelines) - {pipeline}}
+        def own(keys: dict) -> dict:
+            return {k: v for k, v in keys.items() if k.split(".")[0] not in others - {pipeline}}
+
         dataset = ((params.get(pipeline) or {}).get("data") or {}).get("name")
         for n_labels, lpc in grid:
             tag = f"L{n_labels}" if n_labels is not None else f"lpc{lpc}"
-            for seed in seeds:
-                tree = runtime_params_for(pipeline, seed=seed, labels=n_labels, labels_per_class=lpc, epochs=epochs,
-                                          overrides=own, params=params,
-                                          checkpoint_dir=f"{base_ckpt}/sweep/{tag}-s{seed}")
-                notes = fit_labeled_batches(pipeline, n_labels, params, tree, adapt=adapt_batches)
-                tags = {"method": pipeline, "seed": str(seed)}
-                if n_labels is not None:
-                    tags["labels"] = str(n_labels)
-                if dataset is not None:
-                    tags["dataset"] = str(dataset)
-                plan.append(ChildRun(pipeline, n_labels, lpc, int(seed), tree, tags,
-                                     f"{pipeline}-{tag}-s{seed}", tuple(notes)))
+            for variant in variants or [None]:
+                keys = own(overrides) if variant is None else {**own(overrides), **own(variant.overrides)}
+                prefix = f"{pipeline}-{variant.name}" if variant is not None else pipeline
+                ckpt_tag = f"{variant.name}-{tag}" if variant is not None else tag
+                for seed in seeds:
+                    tree = runtime_params_for(pipeline, seed=seed, labels=n_labels, labels_per_class=lpc,
+                                              epochs=epochs, overrides=keys, params=params,
+                                              checkpoint_dir=f"{base_ckpt}/sweep/{ckpt_tag}-s{seed}")
+                    notes = fit_labeled_batches(pipeline, n_labels, params, tree, adapt=adapt_batches)
+                    tags = {"method": pipeline, "seed": str(seed)}
+                    if n_labels is not None:
+                        tags["labels"] = str(n_labels)
+                    if dataset is not None:
+                        tags["dataset"] = str(dataset)
+                    if variant is not None:
+                        tags["variant"] = variant.name
+                    plan.append(ChildRun(pipeline, n_labels, lpc, int(seed), tree, tags,
+                                         f"{prefix}-{tag}-s{seed}", tuple(notes),
+                                         variant.name if variant is not None else None))
     return plan
 
 
-def sweep_tags(plan: Sequence[ChildRun], *, env: str | None, epochs: int | None) -> dict:
-    """Tags of the parent run: what was swept."""
+def sweep_tags(plan: Sequence[ChildRun], *, env: str | None, epochs: int | None,
+               command: str | None = None) -> dict:
+    """Tags of the parent run: what was swept (``sweep.variants`` when there are variants) and,
+    given, the exact command line (``sweep.command``)."""
     def unique(values):
         return list(dict.fromkeys(values))
 
@@ -324,7 +390,9 @@ def sweep_tags(plan: Sequence[ChildRun], *, env: str | None, epochs: int | None)
             "sweep.seeds": ",".join(unique(str(c.seed) for c in plan)),
             "sweep.labels": ",".join(unique(str(c.labels) if c.labels is not None else f"{c.labels_per_class}/class"
                                             for c in plan)),
-            "sweep.env": env or "base", "sweep.epochs": str(epochs) if epochs is not None else "config"}
+            "sweep.env": env or "base", "sweep.epochs": str(epochs) if epochs is not None else "config",
+            **({"sweep.variants": ",".join(unique(c.variant for c in plan))} if any(c.variant for c in plan) else {}),
+            **({"sweep.command": command} if command else {})}
 
 
 def run_child(child: ChildRun, *, project: Path, env: str | None, parent_run_id: str) -> dict:
@@ -355,8 +423,8 @@ def run_child(child: ChildRun, *, project: Path, env: str | None, parent_run_id:
             mlflow.end_run(status=status)
         keras.backend.clear_session()
         kedro_mlflow_logger.removeFilter(KEDRO_MLFLOW_IN_SWEEP)
-    return {"pipeline": child.pipeline, "labels": child.labels, "labels_per_class": child.labels_per_class,
-            "seed": child.seed, "run_id": run.info.run_id, "status": status,
+    return {"pipeline": child.pipeline, "variant": child.variant, "labels": child.labels,
+            "labels_per_class": child.labels_per_class, "seed": child.seed, "run_id": run.info.run_id, "status": status,
             "seconds": round(time.time() - start, 1), "error": error}
 
 
@@ -383,8 +451,11 @@ def run_sweep(pipelines: Sequence[str], seeds: Sequence[int], labels: Sequence[i
               overrides: dict[str, Any] | None = None, labels_per_class: Sequence[int] | None = None,
               tracking_uri: str | None = None, experiment: str | None = None, run_name: str | None = None,
               keep_going: bool = False, report_dir: str | os.PathLike | None = None,
-              adapt_batches: bool = True) -> dict:
-    """Run every (pipeline, label count, seed) as a nested MLflow run under one parent run.
+              adapt_batches: bool = True, variants: Sequence[Variant] | None = None,
+              command: str | None = None) -> dict:
+    """Run every (pipeline, label count, variant, seed) as a nested MLflow run under one parent run
+    (``variants``: see :func:`plan_sweep`; ``command``: the command line, tagged ``sweep.command``
+    on the parent run).
 
     Everything is checked (pipeline names, parameter sections, override keys, batch sizes) by
     :func:`plan_sweep` before the first run starts. Returns ``{"parent_run_id", "tracking_uri",
@@ -401,18 +472,22 @@ def run_sweep(pipelines: Sequence[str], seeds: Sequence[int], labels: Sequence[i
         params, mlflow_conf = _project_context(project, env)
         uri, exp_name = _tracking_settings(mlflow_conf, tracking_uri, experiment)
         plan = plan_sweep(pipelines, seeds, labels, params=params, known=available_pipelines(), epochs=epochs,
-                          overrides=overrides, labels_per_class=labels_per_class, adapt_batches=adapt_batches)
+                          overrides=overrides, labels_per_class=labels_per_class, adapt_batches=adapt_batches,
+                          variants=variants)
         mlflow.set_tracking_uri(uri)
         mlflow.set_experiment(exp_name)
         while mlflow.active_run() is not None:  # never nest the sweep under a leftover run
             mlflow.end_run()
         children = []
         name = run_name or f"sweep-{time.strftime('%Y%m%d-%H%M%S')}"
-        with mlflow.start_run(run_name=name, tags=sweep_tags(plan, env=env, epochs=epochs)) as parent:
+        with mlflow.start_run(run_name=name, tags=sweep_tags(plan, env=env, epochs=epochs, command=command)) as parent:
             mlflow.log_params({f"sweep.override.{k}": v for k, v in (overrides or {}).items()}
                               or {"sweep.override": "none"})
+            for v in variants or ():
+                mlflow.log_param(f"sweep.variant.{v.name}", v.spec or "configured")
             for i, child in enumerate(plan, 1):
-                print(f"[sweep {i}/{len(plan)}] {child.pipeline}  labels={child.label_text}  seed={child.seed}",
+                variant = f"  variant={child.variant}" if child.variant else ""
+                print(f"[sweep {i}/{len(plan)}] {child.pipeline}{variant}  labels={child.label_text}  seed={child.seed}",
                       flush=True)
                 record = run_child(child, project=project, env=env, parent_run_id=parent.info.run_id)
                 error = record.pop("error")
@@ -430,6 +505,11 @@ def run_sweep(pipelines: Sequence[str], seeds: Sequence[int], labels: Sequence[i
 
 
 # === Command line ===
+def command_line(argv: Sequence[str]) -> str:
+    """``ssl-pipelines <argv>`` quoted for a POSIX shell (the ``sweep.command`` tag)."""
+    return shlex.join(["ssl-pipelines", *argv])
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ssl-pipelines", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -450,6 +530,10 @@ def _build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--params", default=None,
                     help="extra parameters key=value,...; `m2.train.epochs=3` for one pipeline, "
                          "`train.verbose=0` for every swept pipeline that has it, `runtime.x=...` top level")
+    sw.add_argument("--variant", action="append", default=None, dest="variants", metavar="NAME:key=value,...",
+                    help="a configuration to run (repeatable): one child per pipeline x labels x seed x variant, "
+                         "tagged variant=NAME, its keys (as --params) over --params; e.g. "
+                         "--variant full: --variant ce_only:model.alpha=0,model.beta=0")
     sw.add_argument("--env", default=None, help="Kedro environment, e.g. `paper` for the papers' protocols")
     sw.add_argument("--project-path", default=".", help="Kedro project root (default: current folder)")
     sw.add_argument("--experiment", default=None, help="MLflow experiment (default: mlflow.yml / MLFLOW_EXPERIMENT_NAME)")
@@ -474,6 +558,14 @@ def _build_parser() -> argparse.ArgumentParser:
     rs.add_argument("--num-classes", type=int, default=10,
                     help="classes, to count labels of runs tagged only with labels_per_class (default 10)")
     rs.add_argument("--out", default="reports", help="output folder (default reports/)")
+    rs.add_argument("--section", action="append", default=None, dest="sections", metavar="NAME",
+                    help="instead of the report: the RESULTS.md section NAME of --spec (repeatable), "
+                         "from its sweep's parent run, printed or written with --write")
+    rs.add_argument("--spec", default="benchmarks/results_sections.yml",
+                    help="the sections' spec (default benchmarks/results_sections.yml)")
+    rs.add_argument("--write", default=None, metavar="FILE",
+                    help="with --section: replace the section(s) in FILE (e.g. benchmarks/RESULTS.md) between "
+                         "their <!-- section: NAME --> / <!-- end: NAME --> markers, keeping everything else")
     return parser
 
 
@@ -503,13 +595,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 project_path=args.project_path, env=args.env, epochs=args.epochs,
                 overrides=parse_params(args.params), tracking_uri=args.tracking_uri,
                 experiment=args.experiment, run_name=args.run_name, keep_going=args.keep_going,
-                report_dir=args.out, adapt_batches=not args.strict_batches)
+                report_dir=args.out, adapt_batches=not args.strict_batches,
+                variants=parse_variants(args.variants), command=command_line(argv))
             from ssl_pipelines.reporting import to_markdown
 
             print(f"\nsweep parent run {result['parent_run_id']} ({result['tracking_uri']}, "
                   f"experiment {result['experiment']})")
             for c in result["children"]:
-                print(f"  {c['pipeline']:<14} labels={c['labels']} seed={c['seed']} {c['status']} "
+                print(f"  {c['pipeline']:<14} {c['variant'] or '':<12} labels={c['labels']} seed={c['seed']} {c['status']} "
                       f"{c['seconds']}s run {c['run_id']}")
             print()
             print(to_markdown(result["table"]))
@@ -519,6 +612,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///mlflow.db"
             experiment = args.experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME") or reporting.DEFAULT_EXPERIMENT
+            if args.sections:
+                from ssl_pipelines.reporting_sections import write_sections
+
+                text = write_sections(args.sections, args.spec, uri, experiment, write=args.write)
+                print(text if args.write is None else f"wrote section(s) {', '.join(args.sections)} to {args.write}")
+                return 0
+            if args.write is not None:
+                raise _config_error("--write needs --section NAME (the report itself goes to --out)")
             out = reporting.write_report(args.out, uri, experiment, parent_run_id=args.parent,
                                          num_classes=args.num_classes, all_runs=args.all_runs)
             print(f"runs of sweep {out['parent_run_id']}" if out["parent_run_id"] else "every method run")

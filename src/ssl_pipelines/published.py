@@ -115,6 +115,7 @@ PUBLISHED: tuple[Published, ...] = (
               variant="sigmoid CNN", certainty="[3rd]"),
     # === Zhang, Lee & Lee 2016: SWWAE on VGG16 (§3.5), fully labeled ImageNet ===
     Published("swwae_vgg", "imagenet2012", None, 27.39, None, _Z, variant="SWWAE-all", certainty="[source]"),
+    Published("swwae_vgg", "imagenet2012", None, 27.70, None, _Z, variant="SAE-first", certainty="[source]"),
     Published("supervised", "imagenet2012", None, 29.05, None, _Z, variant="VGGNet", certainty="[source]"),
 )
 

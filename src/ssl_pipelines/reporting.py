@@ -24,7 +24,7 @@ import pandas as pd
 from ssl_pipelines.published import canonical_dataset, published_for
 
 DEFAULT_EXPERIMENT = "ssl_pipelines"
-RUN_COLUMNS = ["run_id", "parent_run_id", "run_name", "status", "method", "dataset", "labels",
+RUN_COLUMNS = ["run_id", "parent_run_id", "run_name", "status", "method", "variant", "dataset", "labels",
                "labels_per_class", "seed", "test_error", "test_accuracy", "test_top5_error",
                "validation_error", "budget", "start_time"]
 
@@ -65,17 +65,35 @@ def latest_sweep(tracking_uri: str | None = None, experiment: str = DEFAULT_EXPE
     return runs[0].info.run_id if runs else None
 
 
+def _missing(value) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+
+
+def _group_keys(runs: pd.DataFrame) -> list:
+    """``method, variant, dataset, labels`` (a table without the ``variant`` column: a missing one)."""
+    if "variant" not in runs.columns:
+        runs["variant"] = None
+    return ["method", "variant", "dataset", "labels"]
+
+
+def display_names(runs: pd.DataFrame) -> list[str]:
+    """``method``, or ``method [variant]`` for the runs of a sweep's ``--variant``."""
+    variants = runs["variant"] if "variant" in runs.columns else [None] * len(runs)
+    return [m if _missing(v) else f"{m} [{v}]" for m, v in zip(runs["method"], variants)]
+
+
 def check_budgets(runs: pd.DataFrame) -> None:
     """Refuse to average runs trained with different budgets: raises ValueError naming, for each
-    method x data set x label count with more than one budget, the budgets and their runs."""
+    method x variant x data set x label count with more than one budget, the budgets and their runs."""
     if runs.empty or "budget" not in runs.columns:
         return
     problems = []
-    for (method, dataset, labels), grp in runs.groupby(["method", "dataset", "labels"], dropna=False, sort=True):
+    for (method, variant, dataset, labels), grp in runs.groupby(_group_keys(runs), dropna=False, sort=True):
         budgets = grp.groupby(grp["budget"].fillna(""))["run_id"].apply(list)
         if len(budgets) > 1:
             listed = "; ".join(f"[{b or 'no epochs logged'}]: {', '.join(ids)}" for b, ids in budgets.items())
-            problems.append(f"{method} ({dataset}, {labels} labels): {listed}")
+            name = method if _missing(variant) else f"{method} [{variant}]"
+            problems.append(f"{name} ({dataset}, {labels} labels): {listed}")
     if problems:
         raise ValueError("refusing to average runs trained with different budgets (pick one sweep with "
                          "--parent, or delete/filter the runs):\n  " + "\n  ".join(problems))
@@ -122,6 +140,7 @@ def load_runs(tracking_uri: str | None = None, experiment: str = DEFAULT_EXPERIM
             "run_name": run.info.run_name,
             "status": run.info.status,
             "method": tags.get("method"),
+            "variant": tags.get("variant"),
             "dataset": canonical_dataset(tags.get("dataset")),
             "labels": labels,
             "labels_per_class": lpc,
@@ -137,18 +156,19 @@ def load_runs(tracking_uri: str | None = None, experiment: str = DEFAULT_EXPERIM
 
 
 def aggregate(runs: pd.DataFrame, metric: str = "test_error") -> pd.DataFrame:
-    """Mean ± sample std (ddof=1; NaN for a single run) of ``metric`` per method x data set x
-    label count, with the number of runs and their seeds. Runs without the metric are dropped."""
-    columns = ["method", "dataset", "labels", "n_runs", "seeds", "mean", "std"]
+    """Mean ± sample std (ddof=1; NaN for a single run) of ``metric`` per method x variant (the
+    ``--variant`` of a sweep; none for most runs) x data set x label count, with the number of runs
+    and their seeds. Runs without the metric are dropped."""
+    columns = ["method", "variant", "dataset", "labels", "n_runs", "seeds", "mean", "std"]
     if runs.empty:
         return pd.DataFrame(columns=columns)
     done = runs.dropna(subset=[metric]).copy()
     done["labels"] = done["labels"].astype("Int64")
     out = []
-    for (method, dataset, labels), grp in done.groupby(["method", "dataset", "labels"], dropna=False, sort=True):
+    for (method, variant, dataset, labels), grp in done.groupby(_group_keys(done), dropna=False, sort=True):
         values = grp[metric].to_numpy(dtype=float)
         seeds = sorted({int(s) for s in grp["seed"].dropna()})
-        out.append({"method": method, "dataset": dataset, "labels": None if pd.isna(labels) else int(labels),
+        out.append({"method": method, "variant": None if _missing(variant) else variant, "dataset": dataset, "labels": None if pd.isna(labels) else int(labels),
                     "n_runs": len(values), "seeds": ",".join(map(str, seeds)), "mean": float(values.mean()),
                     "std": float(values.std(ddof=1)) if len(values) > 1 else float("nan")})
     return pd.DataFrame(out, columns=columns)
@@ -169,7 +189,7 @@ def results_table(runs: pd.DataFrame, metric: str = "test_error") -> pd.DataFram
     """The papers' kind of table: one row per method x data set x label count with the test error
     (%) as mean ± std over the runs, and the published number of the paper beside it.
 
-    Columns: ``method, dataset, labels, n_runs, seeds, mean, std, error`` (``"12.34 ± 0.56"``),
+    Columns: ``method, variant, dataset, labels, n_runs, seeds, mean, std, error`` (``"12.34 ± 0.56"``),
     ``published`` (the paper's error on the same data set and label count, from
     :mod:`ssl_pipelines.published`), ``published_other`` (when the data set has none: the paper's
     numbers with the same label count on its own data sets — a reference, not a like-for-like
@@ -182,7 +202,7 @@ def results_table(runs: pd.DataFrame, metric: str = "test_error") -> pd.DataFram
     pub = [_format_published(m, d, lab) for m, d, lab in zip(agg["method"], agg["dataset"], agg["labels"])]
     agg["published"] = [p[0] for p in pub]
     agg["published_other"] = [p[1] for p in pub]
-    return agg.sort_values(["dataset", "labels", "mean"], na_position="last").reset_index(drop=True)
+    return agg.sort_values(["dataset", "labels", "mean", "method", "variant"], na_position="last").reset_index(drop=True)
 
 
 def to_markdown(table: pd.DataFrame, columns: Sequence[str] | None = None,
@@ -192,6 +212,9 @@ def to_markdown(table: pd.DataFrame, columns: Sequence[str] | None = None,
         columns = ["method", "dataset", "labels", "n_runs", "seeds", "error", "published", "published_other"]
         headers = ["method", "data set", "labels", "runs", "seeds", "test error % (mean ± std)",
                    "published error % (same data)", "published error % (paper's data)"]
+        if "variant" in table.columns and table["variant"].notna().any():  # a sweep with --variant
+            columns.insert(1, "variant")
+            headers.insert(1, "variant")
     headers = list(headers or columns)
     columns = [c for c in columns if c in table.columns]
     headers = headers[: len(columns)]
@@ -251,7 +274,10 @@ def errors_figure(runs: pd.DataFrame, table: pd.DataFrame,
         lab = None if pd.isna(labels) else int(labels)
         other_seen = False
         for x, row in enumerate(rows.itertuples(index=False)):
-            mine = runs[(runs["method"] == row.method) & (runs["dataset"] == dataset)
+            variant = getattr(row, "variant", None)
+            same_variant = (runs["variant"].isna() if _missing(variant) else runs["variant"] == variant) \
+                if "variant" in runs.columns else True
+            mine = runs[(runs["method"] == row.method) & same_variant & (runs["dataset"] == dataset)
                         & (runs["labels"].astype("Int64") == labels)].dropna(subset=["test_error"])
             jitter = np.linspace(-0.12, 0.12, len(mine)) if len(mine) > 1 else np.zeros(len(mine))
             ax.scatter(x + jitter, mine["test_error"], s=18, color="tab:blue", alpha=0.7, zorder=3,
@@ -268,7 +294,8 @@ def errors_figure(runs: pd.DataFrame, table: pd.DataFrame,
                 if not same:
                     other_seen = True
                     ax.annotate(p.dataset, (x + 0.3, p.error), fontsize=7, color="tab:red")
-        ax.set_xticks(range(len(rows)), [f"{m}\nn={n}" for m, n in zip(rows["method"], rows["n_runs"])], fontsize=8)
+        names = display_names(rows)
+        ax.set_xticks(range(len(rows)), [f"{m}\nn={n}" for m, n in zip(names, rows["n_runs"])], fontsize=8)
         ax.set_ylabel("test error %")
         ax.set_title(f"{dataset}, {lab} labels" if i > 1 or len(groups) > 1 else f"{title}\n{dataset}, {lab} labels",
                      fontsize=10)
@@ -290,6 +317,7 @@ def error_vs_labels_figure(runs: pd.DataFrame, title: str = "Test error vs numbe
         return None
     fig = Figure(figsize=(7, 4.5))
     ax = fig.add_subplot(111)
+    done = done.assign(method=display_names(done))
     for (method, dataset), grp in done.groupby(["method", "dataset"], dropna=False, sort=True):
         stats = grp.groupby("labels")["test_error"].agg(["mean", "std"]).sort_index()
         (line,) = ax.plot(stats.index, stats["mean"], marker="o", label=f"{method} ({dataset})")
@@ -332,7 +360,8 @@ def load_curves(runs: pd.DataFrame, tracking_uri: str | None = None, suffix: str
                 points.append((m.timestamp, m.step, key[: -len(suffix) - 1], m.value))
         points.sort(key=lambda p: (p[0], p[1]))
         for epoch, (_, _, stage, value) in enumerate(points):
-            rows.append({"run_id": run.run_id, "method": run.method, "dataset": run.dataset, "labels": run.labels,
+            rows.append({"run_id": run.run_id, "method": display_names(pd.DataFrame([run._asdict()]))[0],
+                         "dataset": run.dataset, "labels": run.labels,
                          "seed": run.seed, "stage": stage, "epoch": epoch, "value": value})
     return pd.DataFrame(rows, columns=["run_id", "method", "dataset", "labels", "seed", "stage", "epoch", "value"])
 

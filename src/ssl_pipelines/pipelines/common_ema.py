@@ -7,13 +7,14 @@ from collections.abc import Callable
 
 import keras
 
-from ssl_pipelines.params import TrainConfig, parse_train
+from ssl_pipelines.params import Evaluation, TrainConfig, parse_train
 from ssl_pipelines.params.ema_teacher import EMA_TRAIN_DEFAULTS
 from ssl_pipelines.pipelines.common_training import (
     compile_model,
     fit_stage,
     images_per_step,
     start_stage,
+    test_curve,
     training_batches,
     validation_batches,
 )
@@ -29,10 +30,12 @@ def augment_kwargs(train: TrainConfig) -> dict:
     return {"augment_shift": train.augment.max_shift, "augment_flip": train.augment.flip}
 
 
-def train_ema_model(build: Callable[[int], keras.Model], split, train: TrainConfig, stage: str):
+def train_ema_model(build: Callable[[int], keras.Model], split, train: TrainConfig, stage: str,
+                    evaluation: Evaluation | None = None):
     """Build the model with ``build(steps_per_epoch)`` (ramp-ups are in epochs), compile, fit.
-    Returns the model and its history."""
+    Returns the model and its history. ``evaluation``: the checked ``evaluation:`` section, for
+    its learning curve of the EMA teacher's test accuracy (``evaluation.curve_every``)."""
     stream, steps = training_batches(split, train, augment_in_stream=False)
     model = compile_model(build(steps), train)
     return model, fit_stage(model, train, stream, steps, stage=stage, validation=validation_batches(split),
-                            images_per_step=images_per_step(train))
+                            curve=test_curve(model, split, evaluation, stage), images_per_step=images_per_step(train))

@@ -130,10 +130,12 @@ def evaluate_classifier(model, split, eval_params: dict | None = None) -> tuple[
 def evaluate_student(model, split, eval_params: dict | None = None) -> tuple[dict, dict]:
     """Test metrics of an EMA-teacher model's raw (student) classifier ``model.backbone``
     (``evaluate_classifier`` evaluates ``model.call``, the teacher): ``student_metrics`` (logged
-    as ``student.accuracy``, ``student.error``, ...) and a JSON report."""
+    as ``student.accuracy``, ``student.error``, ...) and a JSON report; on ``evaluation.test_subset``
+    like the teacher."""
     ev = parse_evaluation(eval_params)
-    report = classification_report(predict_part(model.backbone, split, "test", ev.batch_size), split.y_test,
-                                   split.num_classes, ev.top_k)
+    test = split_access.test_subset(split, ev.test_subset, ev.test_subset_seed)
+    report = classification_report(predict_part(model.backbone, test, "test", ev.batch_size),
+                                   split_access.part_labels(test, "test"), split.num_classes, ev.top_k)
     logger.info("raw (student) classifier test accuracy: %.4f", report["accuracy"])
     return {k: {"value": v, "step": 0} for k, v in scalar_metrics(report).items()}, report
 

@@ -135,14 +135,17 @@ def fit_stage(model: keras.Model, train: TrainConfig, stream: tf.data.Dataset, s
 
 def train_stage(model: keras.Model, split, train: TrainConfig, *, stage: str, unlabeled: bool = True,
                 with_indices: bool = False, augment_in_stream: bool = True, epoch_over: str | None = None,
-                validate: bool = True, callbacks=None, evaluation: Evaluation | None = None) -> dict:
+                validate: bool = True, callbacks=None, evaluation: Evaluation | None = None,
+                curve_of: tuple | None = None) -> dict:
     """Compile ``model``, build its stream (:func:`training_batches`) and fit it; returns the
     per-epoch history. The common body of every training node. ``evaluation``: the checked
-    ``evaluation:`` section, for its learning curve (:func:`test_curve`)."""
+    ``evaluation:`` section, for its learning curve (:func:`test_curve`) of ``model`` on ``split``,
+    or of ``curve_of = (model, split)`` (M1's classifier trains on latents: its curve runs M1 on
+    the test images)."""
     compile_model(model, train)
     stream, steps = training_batches(split, train, unlabeled=unlabeled, with_indices=with_indices,
                                      augment_in_stream=augment_in_stream, epoch_over=epoch_over)
     logger.info("%s: %d epochs x %d steps", stage, train.epochs, steps)
     return fit_stage(model, train, stream, steps, stage=stage, validation=validation_batches(split) if validate else None,
-                     callbacks=callbacks, curve=test_curve(model, split, evaluation, stage),
+                     callbacks=callbacks, curve=test_curve(*(curve_of or (model, split)), evaluation, stage),
                      images_per_step=images_per_step(train, unlabeled))

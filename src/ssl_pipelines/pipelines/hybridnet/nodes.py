@@ -11,6 +11,7 @@ from ssl_pipelines import plots
 from ssl_pipelines.data import ConfigError, split_access
 from ssl_pipelines.methods import HybridNet
 from ssl_pipelines.models import build_hybrid_branches
+from ssl_pipelines.params import parse_evaluation
 from ssl_pipelines.params.ema_teacher import parse_figures, parse_hybrid_loss, parse_hybrid_model
 from ssl_pipelines.pipelines.common_ema import augment_kwargs, ema_train_config, train_ema_model
 
@@ -32,8 +33,10 @@ def build_hybridnet(model_params: dict, loss_params: dict, split, steps_per_epoc
     return model
 
 
-def train_hybridnet(split, model_params: dict, loss_params: dict, train_params: dict, seed: int):
-    """Train a HybridNet (both branches, all loss terms switched by ``loss:``).
+def train_hybridnet(split, model_params: dict, loss_params: dict, train_params: dict, seed: int,
+                    eval_params: dict | None = None):
+    """Train a HybridNet (both branches, all loss terms switched by ``loss:``; ``eval_params``: the
+    ``evaluation:`` section, for ``curve_every`` on the EMA classifier).
 
     Returns:
         the trained model (``call`` = EMA classifier) and its per-epoch history.
@@ -41,7 +44,7 @@ def train_hybridnet(split, model_params: dict, loss_params: dict, train_params: 
     train = ema_train_config(train_params, seed)
     return train_ema_model(lambda steps: build_hybridnet(model_params, loss_params, split, steps, train.epochs,
                                                          augment_kwargs(train)),
-                           split, train, stage="hybridnet")
+                           split, train, stage="hybridnet", evaluation=parse_evaluation(eval_params))
 
 
 def plot_reconstructions(model: HybridNet, split, figure_params: dict | None) -> tuple[Figure, dict]:

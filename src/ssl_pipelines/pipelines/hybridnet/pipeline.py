@@ -9,7 +9,8 @@ from ssl_pipelines.pipelines.common_nodes import evaluate_student
 
 def create_pipeline(**kwargs) -> Pipeline:
     return method_pipeline("hybridnet", [
-        node(train_hybridnet, ["ssl_split", "params:model", "params:loss", "params:train", "params:seed"],
+        node(train_hybridnet, ["ssl_split", "params:model", "params:loss", "params:train", "params:seed",
+                                "params:evaluation"],
              ["trained_model", "training_history"], name="train_hybridnet"),
         node(evaluate_student, ["trained_model", "ssl_split", "params:evaluation"],
              ["student_metrics", "student_report"], name="evaluate_student"),

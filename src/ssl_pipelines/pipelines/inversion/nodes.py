@@ -12,7 +12,7 @@ from ssl_pipelines import plots
 from ssl_pipelines.data import split_access
 from ssl_pipelines.losses.inversion import cosine_reconstruction_error, reconstruction_error
 from ssl_pipelines.methods import InversionSSL
-from ssl_pipelines.params import parse_train
+from ssl_pipelines.params import parse_evaluation, parse_train
 from ssl_pipelines.params.inversion import parse_model, parse_plot
 from ssl_pipelines.pipelines.common_training import build_backbone_for, start_stage, train_stage
 
@@ -29,8 +29,9 @@ def build_inversion_model(split, model_params: dict) -> InversionSSL:
     return InversionSSL(build_backbone_for(split, backbone), name="inversion", **method_kwargs)
 
 
-def train_inversion(split, model_params: dict, train_params: dict, seed: int):
-    """Train ``InversionSSL`` on labeled + unlabeled batches with the loss of paper Eq. 10.
+def train_inversion(split, model_params: dict, train_params: dict, seed: int, eval_params: dict | None = None):
+    """Train ``InversionSSL`` on labeled + unlabeled batches with the loss of paper Eq. 10
+    (``eval_params``: the ``evaluation:`` section, for ``curve_every``).
 
     Returns:
         the trained model and its per-epoch history (``loss``, ``cross_entropy``,
@@ -41,7 +42,7 @@ def train_inversion(split, model_params: dict, train_params: dict, seed: int):
     logger.info("inversion: alpha=%s beta=%s cotangent=%s unsupervised_on=%s, backbone %s (%s parameters)",
                 model.alpha, model.beta, model.cotangent, model.unsupervised_on, model.backbone.name,
                 f"{model.backbone.count_params():,}")
-    return model, train_stage(model, split, train, stage="inversion")
+    return model, train_stage(model, split, train, stage="inversion", evaluation=parse_evaluation(eval_params))
 
 
 def plot_reconstructions(model: InversionSSL, split, plot_params: dict | None = None) -> tuple[Figure, dict]:

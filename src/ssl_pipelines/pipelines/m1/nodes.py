@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from ssl_pipelines import plots
 from ssl_pipelines.data import split_access
 from ssl_pipelines.methods import M1, SupervisedClassifier
-from ssl_pipelines.params import parse_train
+from ssl_pipelines.params import parse_evaluation, parse_train
 from ssl_pipelines.methods.m1 import label_spreading
 from ssl_pipelines.params.vae import parse_plots, parse_transduction
 from ssl_pipelines.pipelines.common_generative import image_rows
@@ -23,12 +23,13 @@ logger = logging.getLogger(__name__)
 
 
 def train_m1_classifier(m1: M1, split, train_params: dict, seed: int, pretrain_history: dict,
-                        transduction_params: dict | None = None) -> tuple[M1, dict]:
+                        transduction_params: dict | None = None, eval_params: dict | None = None) -> tuple[M1, dict]:
     """Fit M1's classifier on the posterior means ``mu(x)`` of the labeled images (encoder frozen).
 
     With ``transduction.neighbors > 0`` the unlabeled images' ``mu(x)`` join them, labeled by
     :func:`~ssl_pipelines.methods.m1.label_spreading` (the paper's TSVM also labels the unlabeled
-    latents). Returns the M1 model (``call(x) = classifier(mu(x))``) and the two-stage history.
+    latents). ``eval_params`` (``evaluation``): the classifier's learning curve on the test latents
+    (``m1_classifier.test_accuracy`` with ``curve_every``). Returns the M1 model (``call(x) = classifier(mu(x))``) and the two-stage history.
     """
     train = start_stage(parse_train(train_params, seed, defaults={"batch_size": 32})[0])
     spread = parse_transduction(transduction_params)
@@ -43,7 +44,8 @@ def train_m1_classifier(m1: M1, split, train_params: dict, seed: int, pretrain_h
         features = dataclasses.replace(features, x_labeled=np.concatenate([features.x_labeled, z_u]),
                                        y_labeled=np.concatenate([np.asarray(features.y_labeled, np.int64), y_u]))
     clf = SupervisedClassifier(m1.backbone, name="m1_classifier")
-    history = train_stage(clf, features, train, stage="m1_classifier", unlabeled=False)
+    history = train_stage(clf, features, train, stage="m1_classifier", unlabeled=False,
+                          evaluation=parse_evaluation(eval_params), curve_of=(m1, split))
     return m1, {"stages": {"m1_pretrain": pretrain_history, "m1_classifier": history}}
 
 

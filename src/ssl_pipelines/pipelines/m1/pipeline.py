@@ -12,7 +12,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         node(pretrain_m1, ["ssl_split", "params:model", "params:pretrain", "params:seed"],
              ["pretrained_vae", "pretrain_history"], name="pretrain_m1"),
         node(train_m1_classifier, ["pretrained_vae", "ssl_split", "params:train", "params:seed", "pretrain_history",
-                                     "params:transduction"],
+                                     "params:transduction", "params:evaluation"],
              ["trained_model", "training_history"], name="train_m1_classifier"),
         node(plot_m1, ["trained_model", "ssl_split", "params:plots", "params:seed"],
              ["reconstructions_plot", "samples_plot"], name="plot_m1"),

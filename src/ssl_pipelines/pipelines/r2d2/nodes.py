@@ -26,7 +26,7 @@ from ssl_pipelines.data import ConfigError, split_access
 from ssl_pipelines.evaluation import classification_report, predict_part, pseudo_label_stats, scalar_metrics
 from ssl_pipelines.methods import R2D2, SupervisedClassifier
 from ssl_pipelines.methods.r2d2 import RepredictionSchedule
-from ssl_pipelines.params import parse_backbone
+from ssl_pipelines.params import parse_backbone, parse_evaluation
 from ssl_pipelines.params.r2d2 import parse_d2, parse_finetune, parse_supervised_stage
 from ssl_pipelines.pipelines.common_training import build_backbone_for, start_stage, train_stage
 
@@ -42,16 +42,21 @@ def _finite(curves: dict[str, list]) -> dict[str, list]:
 
 
 # === Stage 1 ===
-def train_supervised_stage(split, model_params: dict, supervised_params: dict, seed: int):
+def train_supervised_stage(split, model_params: dict, supervised_params: dict, seed: int,
+                           eval_params: dict | None = None):
     """Stage 1: ``SupervisedClassifier(backbone)`` on the labeled images (METHODS.md §4.3 step 1).
-    Returns the model and its history."""
+    Returns the model and its history. Every stage logs its own learning curve with
+    ``evaluation.curve_every`` (``supervised.test_accuracy``, ``d2.test_accuracy``,
+    ``finetune.test_accuracy``)."""
     train = start_stage(parse_supervised_stage(supervised_params, seed))
     model = SupervisedClassifier(build_backbone_for(split, parse_backbone(model_params)[0]), name="r2d2_supervised")
-    return model, train_stage(model, split, train, stage="supervised", unlabeled=False)
+    return model, train_stage(model, split, train, stage="supervised", unlabeled=False,
+                              evaluation=parse_evaluation(eval_params))
 
 
 # === Stage 2 ===
-def train_d2_stage(supervised_model: keras.Model, split, d2_params: dict, seed: int):
+def train_d2_stage(supervised_model: keras.Model, split, d2_params: dict, seed: int,
+                   eval_params: dict | None = None):
     """Stage 2: D2 training with repetitive reprediction (METHODS.md §4.2-4.3).
 
     Starts from the stage-1 backbone, writes ``10 * onehot(y)`` into the labeled rows and the
@@ -99,13 +104,15 @@ def train_d2_stage(supervised_model: keras.Model, split, d2_params: dict, seed: 
     repredict(0)
     schedule = RepredictionSchedule(train.learning_rate, opts.lr_schedule, opts.repredict_at, record, repredict,
                                     curves)
-    history = train_stage(model, split, train, stage="d2", with_indices=True, callbacks=[schedule])
+    history = train_stage(model, split, train, stage="d2", with_indices=True, callbacks=[schedule],
+                          evaluation=parse_evaluation(eval_params))
     history["learning_rate"] = [schedule.lr_at(e) for e in range(train.epochs)]
     return model, history, _finite(curves)
 
 
 # === Stage 3 ===
-def finetune_on_pseudo_labels(d2_model: R2D2, split, finetune_params: dict, seed: int):
+def finetune_on_pseudo_labels(d2_model: R2D2, split, finetune_params: dict, seed: int,
+                              eval_params: dict | None = None):
     """Stage 3: cross-entropy on all training images with hard pseudo-labels (METHODS.md §4.3 step 3).
 
     Repredicts with the final stage-2 network (``repredict: true``, the reference), takes the
@@ -122,7 +129,8 @@ def finetune_on_pseudo_labels(d2_model: R2D2, split, finetune_params: dict, seed
     logger.info("stage 3 hard pseudo-labels: accuracy %.4f on %d unlabeled images", stats["accuracy"], len(table) - n_l)
     pseudo = split_access.relabeled(split, [("labeled", None), ("unlabeled", table[n_l:].argmax(axis=1))])
     model = SupervisedClassifier(d2_model.backbone, name="r2d2_finetune")
-    history = train_stage(model, pseudo, train, stage="finetune", unlabeled=False)
+    history = train_stage(model, pseudo, train, stage="finetune", unlabeled=False,
+                          evaluation=parse_evaluation(eval_params))
     metrics = {f"hard_label_{k}": [{"value": v, "step": 0}] for k, v in stats.items() if math.isfinite(v)}
     return model, history, metrics
 
@@ -131,13 +139,16 @@ def finetune_on_pseudo_labels(d2_model: R2D2, split, finetune_params: dict, seed
 def evaluate_stages(supervised_model, d2_model, trained_model, split, eval_params: dict | None = None):
     """Test error of the model after each stage (the benchmark's stage 1 / 2 / 3 comparison).
 
-    Returns ``stage_test_metrics`` (``<stage>_error``, ``<stage>_accuracy``; logged as
+    On ``evaluation.test_subset`` when set, like the final evaluation. Returns
+    ``stage_test_metrics`` (``<stage>_error``, ``<stage>_accuracy``; logged as
     ``stage_test.<name>``) and a JSON report with the full per-stage reports.
     """
-    batch_size = int(dict(eval_params or {}).get("batch_size", 256))
+    ev = parse_evaluation(eval_params)
+    test = split_access.test_subset(split, ev.test_subset, ev.test_subset_seed)  # as evaluate_classifier
     report, metrics = {}, {}
     for stage, model in (("supervised", supervised_model), ("d2", d2_model), ("finetune", trained_model)):
-        rep = classification_report(predict_part(model, split, "test", batch_size), split.y_test, split.num_classes, ())
+        rep = classification_report(predict_part(model, test, "test", ev.batch_size),
+                                    split_access.part_labels(test, "test"), split.num_classes, ())
         report[stage] = scalar_metrics(rep)
         metrics[f"{stage}_error"] = {"value": rep["error"], "step": 0}
         metrics[f"{stage}_accuracy"] = {"value": rep["accuracy"], "step": 0}

@@ -68,11 +68,12 @@ def _errors(model, split, batch_size: int = 256) -> dict[str, float]:
 
 # === Step 1 ===
 def pretrain_classifier(split, model_params: dict, pretrain_params: dict, seed: int,
-                        dense_params: dict | None = None):
+                        dense_params: dict | None = None, eval_params: dict | None = None):
     """Step 1: the VGG16 classifier (METHODS.md §3.3), from ImageNet weights or trained on labels.
 
     ``dense_params`` (the ``dense_evaluation`` section) is checked here against the input shape,
-    so a bad scale fails before any stage trains.
+    so a bad scale fails before any stage trains; ``eval_params`` (``evaluation``) gives the
+    stage's learning curve (``pretrain.test_accuracy`` with ``curve_every``).
 
     Returns:
         the backbone (inputs -> logits), its history and its train/validation/test errors
@@ -89,7 +90,8 @@ def pretrain_classifier(split, model_params: dict, pretrain_params: dict, seed: 
         history["loaded_layers"] = [float(len(load_vgg16_weights(backbone, str(weights_path))))]
     else:
         model = SupervisedClassifier(backbone, name="swwae_pretrain")
-        history = train_stage(model, split, train, stage="pretrain", unlabeled=False)
+        history = train_stage(model, split, train, stage="pretrain", unlabeled=False,
+                              evaluation=parse_evaluation(eval_params))
     metrics = {k: {"value": v, "step": 0} for k, v in _errors(backbone, split).items()}
     return backbone, history, metrics
 
@@ -134,8 +136,11 @@ def train_chained_decoder(backbone, decoders, split, model_params: dict, stage_p
 
 # === Step 4 ===
 def finetune_swwae(backbone, decoders, split, model_params: dict, finetune_params: dict, seed: int,
-                   pretrain_history: dict, layerwise_history: dict, chained_history: dict):
+                   pretrain_history: dict, layerwise_history: dict, chained_history: dict,
+                   eval_params: dict | None = None):
     """Step 4: joint fine-tuning on classification + weighted reconstruction (METHODS.md §3.2-3.3).
+    ``eval_params`` (``evaluation``): its learning curve (``finetune.test_accuracy``; Steps 2-3
+    train decoders only, the classifier does not change there).
 
     Returns:
         the trained :class:`SWWAEModel`, the multi-stage history ``{"stages": {...}}`` and
@@ -146,7 +151,8 @@ def finetune_swwae(backbone, decoders, split, model_params: dict, finetune_param
     start_stage(train)
     model = SWWAEModel(backbone, decoders, variant=p.variant, name="swwae_vgg", **loss)
     history = train_stage(model, split, train, stage="finetune",
-                          **_stream_kwargs(split, train, loss["reconstruct_unlabeled"]))
+                          **_stream_kwargs(split, train, loss["reconstruct_unlabeled"]),
+                          evaluation=parse_evaluation(eval_params))
     logger.info("swwae_vgg parameters: %s", model.count_params_by_part())
     stages = {"pretrain": pretrain_history, "decoder_layerwise": layerwise_history,
               "decoder_chained": chained_history, "finetune": history}

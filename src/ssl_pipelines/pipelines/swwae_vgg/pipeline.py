@@ -17,7 +17,8 @@ from ssl_pipelines.pipelines.swwae_vgg.nodes import (
 def create_pipeline(**kwargs) -> Pipeline:
     return method_pipeline("swwae_vgg", [
         node(pretrain_classifier,
-             ["ssl_split", "params:model", "params:pretrain", "params:seed", "params:dense_evaluation"],
+             ["ssl_split", "params:model", "params:pretrain", "params:seed", "params:dense_evaluation",
+              "params:evaluation"],
              ["pretrained_classifier", "pretrain_history", "pretrain_metrics"], name="pretrain_classifier"),
         node(train_layerwise_decoders,
              ["pretrained_classifier", "ssl_split", "params:model", "params:decoder_layerwise", "params:seed"],
@@ -28,7 +29,7 @@ def create_pipeline(**kwargs) -> Pipeline:
              ["initial_decoders", "chained_history"], name="train_chained_decoder"),
         node(finetune_swwae,
              ["pretrained_classifier", "initial_decoders", "ssl_split", "params:model", "params:finetune",
-              "params:seed", "pretrain_history", "layerwise_history", "chained_history"],
+              "params:seed", "pretrain_history", "layerwise_history", "chained_history", "params:evaluation"],
              ["trained_model", "training_history", "finetune_metrics"], name="finetune_swwae"),
         node(plot_reconstructions, ["trained_model", "ssl_split", "params:reconstruction_plot"],
              "reconstruction_plot", name="plot_reconstructions"),

@@ -1,0 +1,360 @@
+"""Sections of ``benchmarks/RESULTS.md`` generated from the MLflow store (``ssl-pipelines results
+--section NAME --spec benchmarks/results_sections.yml [--write benchmarks/RESULTS.md]``).
+
+A spec file names, per section, the sweep parent run the table is read from (its run name, the
+newest of that name, or its run id), the table's rows and columns and the prose above it::
+
+    std: sample                       # the one convention of every table (ddof=1)
+    sections:
+      inversion:
+        parent: bench-inversion       # run name or run id of the `ssl-pipelines sweep` parent
+        title: "### inversion vs CE only (MNIST)"
+        prose: sections/inversion.md  # relative to the spec file; or `text: |` inline
+        columns:                      # default: method, variant, labels, runs, seeds, test.error, paper
+          - {column: method}
+          - {column: variant}
+          - {column: labels}
+          - {metric: test.error, header: "test error %"}
+          - {param: inversion.train.steps_per_epoch, header: steps/epoch}
+          - {column: paper}
+        paper: {ce_only: null}        # variant -> the published.py method of its row (null: none)
+        previous: {inversion/100: "12.93 ± 1.40"}   # the old script's number of a row (variant or
+                                      # method / labels; or {metric: "mean ± std"}), for the columns
+                                      # `previous` and `agrees` (|mean - previous| <= the two stds)
+
+A section is written between ``<!-- section: NAME -->`` and ``<!-- end: NAME -->``: the title,
+the prose, the parent run id and name, the sweep's ``sweep.command`` tag, the table (one row per
+method x variant x data set x label count, in the sweep's order; a metric column is
+``mean ± std`` over the row's runs) and where the paper numbers come from
+(:mod:`ssl_pipelines.published`, nothing else). Everything is read from the store and formatted
+with fixed precision, so regenerating a section from the same store gives the same bytes; the
+other sections of the file are left as they are.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from ssl_pipelines.published import canonical_dataset, published_for
+
+STD_CONVENTIONS = {"sample": 1, "population": 0}
+BUILTIN_COLUMNS = {"method": "method", "variant": "variant", "dataset": "data set", "labels": "labels",
+                   "runs": "runs", "seeds": "seeds", "paper": "paper (published.py)",
+                   "previous": "previous script", "agrees": "within the seed spread?"}
+DEFAULT_COLUMNS = [{"column": "method"}, {"column": "variant"}, {"column": "labels"}, {"column": "runs"},
+                   {"column": "seeds"}, {"metric": "test.error", "header": "test error %"}, {"column": "paper"}]
+RUN_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+def _spec_error(where: str, value: Any, expected: str) -> ValueError:
+    from ssl_pipelines.data.errors import ConfigError
+
+    return ConfigError(f"{where} must be {expected}, got {value!r}")
+
+
+# === The spec ===
+@dataclass(frozen=True)
+class Column:
+    """One table column: a built-in (``column``), a metric's mean ± std (``metric``) or a logged
+    parameter (``param``; its distinct values in the row's runs)."""
+
+    kind: str  # column | metric | param
+    key: str
+    header: str
+    digits: int = 2
+
+
+@dataclass(frozen=True)
+class SectionSpec:
+    name: str
+    parent: str
+    title: str = ""
+    prose: str = ""
+    columns: tuple[Column, ...] = ()
+    paper: dict = field(default_factory=dict)  # variant -> published method (None: no paper number)
+    ddof: int = 1
+    previous: dict = field(default_factory=dict)  # "<variant or method>/<labels>" -> {metric: "mean ± std"}
+
+
+def _column(entry: Any, where: str) -> Column:
+    if not isinstance(entry, dict) or len({"column", "metric", "param"} & set(entry)) != 1:
+        raise _spec_error(where, entry, "a mapping with one of column / metric / param (and header, digits)")
+    unknown = set(entry) - {"column", "metric", "param", "header", "digits"}
+    if unknown:
+        raise _spec_error(f"{where} key {sorted(unknown)[0]!r}", entry, "one of column, metric, param, header, digits")
+    kind = next(k for k in ("column", "metric", "param") if k in entry)
+    key = entry[kind]
+    if kind == "column" and key not in BUILTIN_COLUMNS:
+        raise _spec_error(f"{where}.column", key, f"one of {sorted(BUILTIN_COLUMNS)}")
+    if not isinstance(key, str) or not key:
+        raise _spec_error(f"{where}.{kind}", key, "a non-empty string")
+    digits = entry.get("digits", 2)
+    if isinstance(digits, bool) or not isinstance(digits, int) or not 0 <= digits <= 6:
+        raise _spec_error(f"{where}.digits", digits, "an integer in 0..6")
+    header = entry.get("header", BUILTIN_COLUMNS.get(key, key) if kind == "column" else key)
+    return Column(kind, key, str(header), digits)
+
+
+def load_spec(path: str | Path) -> dict[str, SectionSpec]:
+    """The sections of a spec file, checked (a bad key or value raises ConfigError naming it)."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise _spec_error("--spec", str(path), "an existing YAML file") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("sections"), dict):
+        raise _spec_error(f"{path}: 'sections'", raw.get("sections") if isinstance(raw, dict) else raw,
+                          "a mapping of section name -> {parent, title, prose|text, columns, paper}")
+    std = raw.get("std", "sample")
+    if std not in STD_CONVENTIONS:
+        raise _spec_error(f"{path}: std", std, f"one of {sorted(STD_CONVENTIONS)}")
+    out = {}
+    for name, s in raw["sections"].items():
+        where = f"{path}: sections.{name}"
+        if not isinstance(s, dict):
+            raise _spec_error(where, s, "a mapping")
+        unknown = set(s) - {"parent", "title", "prose", "text", "columns", "paper", "previous"}
+        if unknown:
+            raise _spec_error(f"{where} key {sorted(unknown)[0]!r}", s[sorted(unknown)[0]],
+                              "one of parent, title, prose, text, columns, paper, previous")
+        if not isinstance(s.get("parent"), str) or not s["parent"]:
+            raise _spec_error(f"{where}.parent", s.get("parent"), "the sweep's parent run name or run id")
+        if "prose" in s and "text" in s:
+            raise _spec_error(f"{where}", "prose and text", "one of prose (a file) or text (inline)")
+        prose = ""
+        if "prose" in s:
+            prose_path = path.parent / str(s["prose"])
+            if not prose_path.is_file():
+                raise _spec_error(f"{where}.prose", str(s["prose"]), f"a file (relative to {path.parent})")
+            prose = prose_path.read_text()
+        elif "text" in s:
+            prose = str(s["text"])
+        columns = tuple(_column(c, f"{where}.columns[{i}]") for i, c in enumerate(s.get("columns") or DEFAULT_COLUMNS))
+        paper = s.get("paper") or {}
+        if not isinstance(paper, dict):
+            raise _spec_error(f"{where}.paper", paper, "a mapping variant -> published method (or null)")
+        previous = s.get("previous") or {}
+        first = next((c.key for c in columns if c.kind == "metric"), None)
+        try:
+            previous = {str(k): {str(m): str(x) for m, x in (v.items() if isinstance(v, dict) else [(first, v)])}
+                        for k, v in previous.items()}
+            ok = all(_parse_mean_std(x) is not None for v in previous.values() for x in v.values())
+        except AttributeError:
+            ok = False
+        if not ok:
+            raise _spec_error(f"{where}.previous", s.get("previous"), 'a mapping "<variant or method>/<labels>" -> '
+                              '"mean ± std" (of the first metric column) or {metric: "mean ± std", ...}')
+        if any(c.kind == "column" and c.key == "agrees" for c in columns) and \
+                not any(c.kind == "metric" for c in columns):
+            raise _spec_error(f"{where}.columns", "agrees", "used with a metric column (the first one is compared)")
+        out[str(name)] = SectionSpec(str(name), s["parent"], str(s.get("title") or ""), prose.strip(), columns,
+                                     dict(paper), STD_CONVENTIONS[std], previous)
+    return out
+
+
+# === Reading the store ===
+def find_parent(client, experiment_id: str, parent: str):
+    """The sweep parent run ``parent`` (a run id, or the newest sweep run of that name)."""
+    if RUN_ID.match(parent):
+        try:
+            return client.get_run(parent)
+        except Exception:  # noqa: BLE001 - fall back to a run of that name
+            pass
+    runs = client.search_runs([experiment_id], filter_string=f"tags.`mlflow.runName` = '{parent}' and tags.sweep = 'true'",
+                              order_by=["attributes.start_time DESC"], max_results=1)
+    if not runs:
+        raise _spec_error("the section's parent", parent, "the run id or run name of a sweep parent run in the store")
+    return runs[0]
+
+
+def child_runs(client, experiment_id: str, parent_run_id: str) -> list:
+    """The FINISHED method runs of a sweep, in the order they started (the sweep's order)."""
+    runs = client.search_runs([experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent_run_id}'",
+                              order_by=["attributes.start_time ASC"], max_results=50000)
+    return [r for r in runs if r.info.status == "FINISHED" and r.data.tags.get("method")]
+
+
+# === The table ===
+def _labels(tags: dict) -> int | None:
+    for key in ("labels", "num_labeled"):
+        try:
+            return int(float(tags[key]))
+        except (KeyError, TypeError, ValueError):
+            continue
+    return None
+
+
+def mean_std(values: list[float], digits: int = 2, ddof: int = 1) -> str:
+    """``"12.34 ± 0.56"`` (std with ``ddof``; one value: ``"12.34"``; none: ``"–"``)."""
+    values = [v for v in values if v is not None and math.isfinite(v)]
+    if not values:
+        return "–"
+    mean = float(np.mean(values))
+    if len(values) <= ddof or len(values) == 1:
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {float(np.std(values, ddof=ddof)):.{digits}f}"
+
+
+def _parse_mean_std(text) -> tuple[float, float] | None:
+    """``"12.34 ± 0.56"`` -> ``(12.34, 0.56)``; ``"12.34"`` -> ``(12.34, 0.0)``; else None."""
+    parts = str(text).replace("+-", "±").split("±")
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        return None
+    return (values[0], values[1] if len(values) == 2 else 0.0) if len(values) in (1, 2) else None
+
+
+def agreement(values: list[float], previous: str, ddof: int = 1, digits: int = 2) -> str:
+    """Whether this row's mean is within the seed spread of the previous script's: ``|mean -
+    previous mean| <= std + previous std`` -> ``"yes (+0.52)"`` / ``"no (-3.10)"``."""
+    old = _parse_mean_std(previous)
+    values = [v for v in values if v is not None and math.isfinite(v)]
+    if old is None or not values:
+        return "–"
+    mean = float(np.mean(values))
+    std = float(np.std(values, ddof=ddof)) if len(values) > ddof else 0.0
+    delta = mean - old[0]
+    return f"{'yes' if abs(delta) <= std + old[1] else 'no'} ({delta:+.{digits}f})"
+
+
+def _paper(method: str, dataset: str | None, labels: int | None, variant: str | None, spec: SectionSpec) -> str:
+    key = spec.paper.get(variant, method) if variant is not None else spec.paper.get(method, method)
+    if key is None or labels is None:
+        return "–"
+    same = published_for(key, dataset, labels)
+    if same:
+        return "; ".join(p.label() + (f" ({p.variant})" if p.variant else "") for p in same)
+    other = published_for(key, None, labels)
+    return "; ".join(f"{p.label()} ({p.dataset}" + (f", {p.variant}" if p.variant else "") + ")" for p in other) or "–"
+
+
+def section_rows(runs: list, spec: SectionSpec) -> tuple[list[str], list[list[str]]]:
+    """Headers and cells of the section's table: one row per method x variant x data set x label
+    count, in the order of each row's first run."""
+    groups: dict[tuple, list] = {}
+    for run in runs:
+        t = run.data.tags
+        key = (t["method"], t.get("variant"), canonical_dataset(t.get("dataset")), _labels(t))
+        groups.setdefault(key, []).append(run)
+    metrics = {c.key: c for c in spec.columns if c.kind == "metric"}
+    rows = []
+    for (method, variant, dataset, labels), members in groups.items():
+        previous = {m: v for m, v in spec.previous.get(f"{variant or method}/{labels}", {}).items() if m in metrics}
+        cells = []
+        for col in spec.columns:
+            if col.kind == "metric":
+                cells.append(mean_std([r.data.metrics.get(col.key) for r in members], col.digits, spec.ddof))
+            elif col.kind == "param":
+                cells.append(", ".join(dict.fromkeys(str(r.data.params.get(col.key, "–")) for r in members)))
+            elif col.key == "method":
+                cells.append(method)
+            elif col.key == "variant":
+                cells.append(variant or "–")
+            elif col.key == "dataset":
+                cells.append(dataset or "–")
+            elif col.key == "labels":
+                cells.append("–" if labels is None else str(labels))
+            elif col.key == "runs":
+                cells.append(str(len(members)))
+            elif col.key == "seeds":
+                cells.append(",".join(str(s) for s in sorted({int(r.data.tags["seed"]) for r in members
+                                                              if str(r.data.tags.get("seed", "")).isdigit()})))
+            elif col.key == "paper":
+                cells.append(_paper(method, dataset, labels, variant, spec))
+            elif col.key == "previous":
+                cells.append(" / ".join(previous.values()) or "–")
+            elif col.key == "agrees":
+                cells.append(" / ".join(agreement([r.data.metrics.get(m) for r in members], v, spec.ddof,
+                                                  metrics[m].digits) for m, v in previous.items()) or "–")
+        rows.append(cells)
+    return [c.header for c in spec.columns], rows
+
+
+def markdown_table(headers: list[str], rows: list[list[str]]) -> str:
+    def cell(text: str) -> str:
+        return (text or "–").replace("|", "\\|")
+
+    lines = ["| " + " | ".join(cell(h) for h in headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def render_section(spec: SectionSpec, tracking_uri: str | None, experiment: str) -> str:
+    """The section's text, markers included, from the store."""
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=tracking_uri)
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        raise _spec_error("--experiment", experiment, f"an MLflow experiment of {tracking_uri}")
+    parent = find_parent(client, exp.experiment_id, spec.parent)
+    runs = child_runs(client, exp.experiment_id, parent.info.run_id)
+    if not runs:
+        raise _spec_error(f"section {spec.name}: the sweep {spec.parent}", parent.info.run_id,
+                          "a parent run with FINISHED child runs")
+    headers, rows = section_rows(runs, spec)
+    command = parent.data.tags.get("sweep.command", "(not recorded: the sweep predates the sweep.command tag)")
+    parts = [f"<!-- section: {spec.name} -->"]
+    if spec.title:
+        parts.append(spec.title)
+    if spec.prose:
+        parts.append(spec.prose)
+    parts.append(f"Generated by `ssl-pipelines results --section {spec.name}` from MLflow parent run "
+                 f"`{parent.info.run_id}` (`{parent.info.run_name}`, {len(runs)} finished child runs), made by:")
+    parts.append(f"```bash\n{command}\n```")
+    parts.append(markdown_table(headers, rows))
+    if any(c.kind == "column" and c.key == "paper" for c in spec.columns):
+        parts.append("Paper numbers: `src/ssl_pipelines/published.py` (the paper's own data set named when it "
+                     "differs).")
+    return "\n\n".join(parts) + f"\n<!-- end: {spec.name} -->\n"
+
+
+# === Writing RESULTS.md ===
+def _markers(name: str) -> tuple[str, str]:
+    return f"<!-- section: {name} -->", f"<!-- end: {name} -->"
+
+
+def replace_section(document: str, name: str, section: str) -> str:
+    """``document`` with section ``name`` (markers included) replaced by ``section``, or ``section``
+    appended when the document has none; every other byte is kept."""
+    start, end = _markers(name)
+    i = document.find(start)
+    if i < 0:
+        return document.rstrip("\n") + "\n\n" + section if document.strip() else section
+    j = document.find(end, i)
+    if j < 0:
+        raise _spec_error(f"section {name}", start, f"closed by {end}")
+    j += len(end)
+    if document[j:j + 1] == "\n":
+        j += 1
+    return document[:i] + section + document[j:]
+
+
+def write_sections(names: list[str], spec_path: str | Path, tracking_uri: str | None, experiment: str,
+                   write: str | Path | None = None) -> str:
+    """Render the sections ``names`` of the spec; with ``write``, put them into that file (created
+    if missing). Returns the rendered text of the sections."""
+    specs = load_spec(spec_path)
+    missing = [n for n in names if n not in specs]
+    if missing:
+        raise _spec_error("--section", missing[0], f"one of the spec's sections {sorted(specs)}")
+    rendered = {n: render_section(specs[n], tracking_uri, experiment) for n in names}
+    if write is not None:
+        path = Path(write)
+        text = path.read_text() if path.exists() else ""
+        for n in names:
+            text = replace_section(text, n, rendered[n])
+        path.write_text(text)
+    return "\n".join(rendered[n] for n in names)
+
+
+__all__ = ["SectionSpec", "Column", "load_spec", "find_parent", "child_runs", "mean_std", "section_rows",
+           "markdown_table", "render_section", "replace_section", "write_sections"]

@@ -1,0 +1,82 @@
+"""The benchmark drivers build sweeps the pipelines accept: each driver's ``--dry-run`` command is
+planned (``plan_sweep``) on the project's parameters and every child's merged parameters pass the
+pipelines' own checks (``check_parameters``), before anyone spends CPU-minutes on them. No
+training; the drivers hold no training code (``model.fit``) of their own."""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import re
+import shlex
+
+import pytest
+from conftest import REPO, load_parameters
+
+from ssl_pipelines import cli
+from ssl_pipelines.params import SCHEMAS
+from ssl_pipelines.params.pipelines import check_pipeline
+from ssl_pipelines.reporting_sections import load_spec
+
+DRIVERS = {  # driver, arguments -> (pipelines, children, RESULTS.md section)
+    ("inversion", ()): (["inversion"], 12, "inversion_mnist"),
+    ("hybridnet", ("--dataset", "mnist")): (["hybridnet"], 9, "hybridnet_mnist"),
+    ("hybridnet", ("--dataset", "cifar10")): (["hybridnet"], 9, "hybridnet_cifar10"),
+    ("r2d2", ()): (["r2d2"], 3, "r2d2_mnist"),
+    ("r2d2", ("--dataset", "cifar10", "--configs", "a,e")): (["r2d2"], 6, "r2d2_cifar10"),
+    ("supervised_mnist", ()): (["supervised"], 3, "supervised_mnist"),
+    ("m1_m2", ()): (["supervised", "m1", "m2", "m1_m2"], 12, "m1_m2_mnist"),
+}
+
+
+def _driver(name: str, monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))  # the drivers import benchmarks/common.py
+    spec = importlib.util.spec_from_file_location(f"driver_{name}", REPO / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _merged(params: dict, runtime: dict) -> dict:
+    out = copy.deepcopy(params)
+
+    def update(old, new):
+        for k, v in new.items():
+            if isinstance(old.get(k), dict) and isinstance(v, dict):
+                update(old[k], v)
+            else:
+                old[k] = v
+
+    update(out, runtime)
+    return out
+
+
+@pytest.fixture(scope="module")
+def params():
+    return load_parameters("base")
+
+
+@pytest.mark.parametrize("driver, extra", list(DRIVERS))
+def test_driver_sweep_is_planned_and_checked(driver, extra, params, capsys, monkeypatch):
+    module = _driver(driver, monkeypatch)  # --dry-run: no CIFAR cache is decoded
+    assert module.main(["--dry-run", *extra]) == 0
+    argv = shlex.split(capsys.readouterr().out.strip().splitlines()[-1])
+    assert argv[:2] == ["ssl-pipelines", "sweep"]
+    ns = cli._build_parser().parse_args(argv[1:])
+    pipelines, children, section = DRIVERS[(driver, extra)]
+    assert ns.pipelines.split(",") == pipelines
+    plan = cli.plan_sweep(pipelines, cli.parse_int_list(ns.seeds, "seeds"), cli.parse_int_list(ns.labels, "labels"),
+                          params=params, known=sorted(SCHEMAS), overrides=cli.parse_params(ns.params),
+                          variants=cli.parse_variants(ns.variants))
+    assert len(plan) == children
+    for child in plan:
+        merged = _merged(params, child.runtime_params)
+        assert merged["runtime"]["threads"] == 1
+        check_pipeline(child.pipeline, merged[child.pipeline])  # raises ConfigError on a bad key or value
+    assert section in load_spec(REPO / "benchmarks" / "results_sections.yml")
+    assert load_spec(REPO / "benchmarks" / "results_sections.yml")[section].parent == ns.run_name
+
+
+def test_no_driver_trains_by_itself():
+    for path in (REPO / "benchmarks").glob("*.py"):
+        assert not re.search(r"model\.fit|\.fit\(", path.read_text()), path.name
