@@ -85,11 +85,15 @@ def params_text(params: dict) -> str:
     return ",".join(f"{k}={_value(v)}" for k, v in params.items())
 
 
-def sweep_command(variants: list[str], seeds: str, passes: int, data_path: str, run_name: str) -> list[str]:
-    """One `ssl-pipelines sweep`: a parent run, a child per (variant, seed), BASE as --params."""
+def sweep_command(variants: list[str], seeds: str, passes: int, data_path: str, run_name: str,
+                  wall_minutes: float | None = None, threads: int = 1) -> list[str]:
+    """One `ssl-pipelines sweep`: a parent run, a child per (variant, seed), BASE as --params; with
+    ``wall_minutes`` each run trains for that long on the wall clock (``passes`` the upper bound)."""
+    params = {**BASE, "m2.data.path": data_path, "m2.train.epochs": passes, "runtime.threads": threads}
+    if wall_minutes is not None:
+        params["m2.train.wall_minutes"] = wall_minutes
     cmd = [str(REPO / ".venv/bin/ssl-pipelines"), "sweep", "--pipelines", "m2", "--seeds", seeds, "--labels", "100",
-           "--experiment", EXPERIMENT, "--run-name", run_name,
-           "--params", params_text({**BASE, "m2.data.path": data_path, "m2.train.epochs": passes})]
+           "--experiment", EXPERIMENT, "--run-name", run_name, "--params", params_text(params)]
     for v in variants:
         cmd += ["--variant", f"{v}:{params_text(VARIANTS[v])}" if VARIANTS[v] else f"{v}:"]
     return cmd
@@ -138,12 +142,59 @@ def summary(tracking_uri: str) -> str:
     return "\n".join(lines)
 
 
+def summary_by_minute(tracking_uri: str, marks=(1, 2, 3, 4, 5, 6, 7, 8)) -> str:
+    """Test accuracy at each minute mark of training (the last curve point at or before it; the
+    curve's `m2.train_minutes`, logged with a time budget) of every wall-clock sweep in the store."""
+    import mlflow
+    import numpy as np
+
+    client = mlflow.MlflowClient(tracking_uri)
+    exp = client.get_experiment_by_name(EXPERIMENT)
+    if exp is None:
+        return ""
+    lines = ["| configuration | parent run | seeds | threads | " + " | ".join(f"{m} min" for m in marks)
+             + " | passes | img/s |", "|---|---|---|---|" + "---|" * len(marks) + "---|---|"]
+    for parent in client.search_runs([exp.experiment_id], f"tags.mlflow.runName LIKE '{RUN_PREFIX}%'",
+                                     order_by=["attributes.start_time ASC"]):
+        rows: dict[str, dict] = {}
+        for child in client.search_runs([exp.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'"):
+            minutes = client.get_metric_history(child.info.run_id, "m2.train_minutes")
+            if child.info.status != "FINISHED" or not minutes:
+                continue
+            acc = {p.step: p.value for p in client.get_metric_history(child.info.run_id, "m2.test_accuracy")}
+            at = sorted((p.value, acc[p.step]) for p in minutes if p.step in acc)
+            row = rows.setdefault(child.data.tags.get("variant") or "-", {"at": [], "seeds": [], "passes": [],
+                                                                         "speeds": []})
+            row["at"].append(at)
+            row["seeds"].append(child.data.tags.get("seed", "?"))
+            row["passes"].append(len(at))
+            speeds = [p.value for p in client.get_metric_history(child.info.run_id, "m2.images_per_second")]
+            row["speeds"].extend(speeds[1:] or speeds)
+            row["threads"] = child.data.params.get("runtime.threads", child.data.params.get("threads", "?"))
+        for name, row in rows.items():
+            cells = []
+            for m in marks:
+                values = [100.0 * ([a for t, a in at if t <= m + 1e-9] or [np.nan])[-1] for at in row["at"]]
+                if any(np.isnan(values)):
+                    cells.append("")
+                else:
+                    std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+                    cells.append(f"{np.mean(values):.2f} ± {std:.2f}")
+            lines.append(f"| {name} | `{parent.info.run_id[:8]}` | {','.join(sorted(row['seeds']))} | {row['threads']} | "
+                         + " | ".join(cells) + f" | {min(row['passes'])}-{max(row['passes'])} | "
+                         f"{np.median(row['speeds']):.0f} |")
+    return "\n".join(lines) if len(lines) > 2 else ""
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-path", default=str(REPO.parent / "shared/data/mnist"))
     parser.add_argument("--variants", default="base", help=f"comma-separated, of {sorted(VARIANTS)}")
     parser.add_argument("--seeds", default="0,1")
     parser.add_argument("--passes", type=int, default=6, help="epochs = passes over the 59,900 unlabeled images")
+    parser.add_argument("--wall-minutes", type=float, default=None,
+                        help="train each run this long on the wall clock (train.wall_minutes; --passes the upper bound)")
+    parser.add_argument("--threads", type=int, default=1, help="runtime.threads of every run")
     parser.add_argument("--tracking-uri", default=None, help="default: MLFLOW_TRACKING_URI or sqlite:///mlflow.db")
     parser.add_argument("--run-name", default=None, help=f"parent run name (default {RUN_PREFIX}<n>variants-<p>p)")
     parser.add_argument("--summary", action="store_true", help="only print the table from the store")
@@ -158,12 +209,17 @@ def main(argv=None) -> int:
         if not Path(data_path, "train-images-idx3-ubyte.gz").exists():
             parser.error(f"--data-path {args.data_path!r} holds no MNIST IDX files (train-images-idx3-ubyte.gz)")
         variants = args.variants.split(",")
-        cmd = sweep_command(variants, args.seeds, args.passes, data_path,
-                            args.run_name or f"{RUN_PREFIX}{len(variants)}variants-{args.passes}p")
+        default_name = (f"{RUN_PREFIX}{args.wall_minutes:g}min-{args.threads}threads" if args.wall_minutes
+                        else f"{RUN_PREFIX}{len(variants)}variants-{args.passes}p")
+        cmd = sweep_command(variants, args.seeds, args.passes, data_path, args.run_name or default_name,
+                            wall_minutes=args.wall_minutes, threads=args.threads)
         print("$", " ".join(cmd), flush=True)
         if subprocess.call(cmd, cwd=REPO):
             print("the sweep had a failed run", file=sys.stderr)
     print(summary(uri))
+    by_minute = summary_by_minute(uri)
+    if by_minute:
+        print("\n" + by_minute)
     return 0
 
 
