@@ -186,6 +186,40 @@ def summary_by_minute(tracking_uri: str, marks=(1, 2, 3, 4, 5, 6, 7, 8)) -> str:
     return "\n".join(lines) if len(lines) > 2 else ""
 
 
+SECTION = "m2_per_pass"
+
+
+def render_section(tracking_uri: str) -> str:
+    """The RESULTS.md section: prose (benchmarks/sections/m2_per_pass.md), every sweep's parent run id
+    and exact command (its `sweep.command` tag), the by-pass table and the by-minute table, all read
+    from the store (the same store writes the same bytes)."""
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri)
+    exp = client.get_experiment_by_name(EXPERIMENT)
+    parents = [] if exp is None else client.search_runs(
+        [exp.experiment_id], f"tags.mlflow.runName LIKE '{RUN_PREFIX}%'", order_by=["attributes.start_time ASC"])
+    prose = HERE / "sections" / f"{SECTION}.md"
+    out = [f"<!-- section: {SECTION} -->", "### M2 per pass and at equal wall time, MNIST, 100 labels (pipeline run, issue 20)",
+           ""]
+    if prose.exists():
+        out += [prose.read_text().rstrip("\n"), ""]
+    out += ["Sweeps (MLflow experiment `m2_per_pass`; parent run, then its exact command):", ""]
+    for parent in parents:
+        command = parent.data.tags.get("sweep.command")
+        name = parent.data.tags.get("mlflow.runName", "")
+        out.append(f"* `{parent.info.run_id}` ({name}): " + (f"`{command}`" if command else
+                                                              "(one sweep per configuration, by the first driver: see above)"))
+    out += ["", "Test accuracy % after each pass over the 59,900 unlabeled images (mean ± sample std over the seeds):",
+            "", summary(tracking_uri)]
+    by_minute = summary_by_minute(tracking_uri)
+    if by_minute:
+        out += ["", "Test accuracy % after N minutes of training wall time (evaluation not counted; "
+                    "the last curve point at or before each mark):", "", by_minute]
+    out += [f"<!-- end: {SECTION} -->", ""]
+    return "\n".join(out)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-path", default=str(REPO.parent / "shared/data/mnist"))
@@ -197,7 +231,9 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="runtime.threads of every run")
     parser.add_argument("--tracking-uri", default=None, help="default: MLFLOW_TRACKING_URI or sqlite:///mlflow.db")
     parser.add_argument("--run-name", default=None, help=f"parent run name (default {RUN_PREFIX}<n>variants-<p>p)")
-    parser.add_argument("--summary", action="store_true", help="only print the table from the store")
+    parser.add_argument("--summary", action="store_true", help="only print the tables from the store")
+    parser.add_argument("--write", default=None, metavar="FILE",
+                        help=f"write the section {SECTION!r} into FILE (benchmarks/RESULTS.md) from the store")
     args = parser.parse_args(argv)
     uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{REPO / 'mlflow.db'}"
     os.environ["MLFLOW_TRACKING_URI"] = uri
@@ -220,6 +256,12 @@ def main(argv=None) -> int:
     by_minute = summary_by_minute(uri)
     if by_minute:
         print("\n" + by_minute)
+    if args.write:
+        from ssl_pipelines.reporting_sections import replace_section
+
+        path = Path(args.write)
+        path.write_text(replace_section(path.read_text() if path.exists() else "", SECTION, render_section(uri)))
+        print(f"wrote section {SECTION} of {path}")
     return 0
 
 
