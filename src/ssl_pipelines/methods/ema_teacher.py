@@ -76,6 +76,12 @@ class EMATeacherModel(SSLModel):
         return self.lambda_stab > 0
 
     @property
+    def reads_unlabeled(self) -> bool:
+        """Whether any loss term reads the unlabeled images (here: the stability term). When not,
+        the pipeline streams labeled batches only (no unlabeled batch built per step for nothing)."""
+        return self.use_teacher
+
+    @property
     def student_variables(self) -> list:
         """The variables the optimizer updates (never the teacher's)."""
         return self.backbone.trainable_variables
