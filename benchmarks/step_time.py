@@ -43,7 +43,7 @@ PRESETS = {
          + ",".join(f"supervised.{kv}" for kv in (_DATA + "," + _EPOCHS).split(","))),
         # classification only: the stream reads 20 + 80 images per step (images_per_second counts them
         # all), the step forwards the 20 labeled ones
-        ("hybridnet", "hybridnet", 100,
+        ("hybridnet", "hybridnet", 20,
          "hybridnet.loss.lambda_rec=0,hybridnet.loss.lambda_inter=0,hybridnet.loss.lambda_stab=0,"
          "hybridnet.train.batch_labeled=20,hybridnet.train.batch_unlabeled=80,"
          + ",".join(f"hybridnet.{kv}" for kv in (_DATA + "," + _EPOCHS).split(","))),

@@ -233,8 +233,9 @@ def test_classification_only_forwards_only_the_labeled_images():
 
 @pytest.mark.parametrize("lambda_stab, streams_unlabeled", [(0.0, False), (10.0, True)])
 def test_classification_only_pipeline_stage_streams_labeled_batches_only(monkeypatch, lambda_stab, streams_unlabeled):
-    """train_ema_model hands a model that reads no unlabeled image a labeled-only stream, with the
-    steps per epoch of the full stream (the epochs mean the same) and images/s counted on 20 images."""
+    """train_ema_model hands a model that reads no unlabeled image a labeled-only, stream-augmented
+    stream, with the steps per epoch of the full stream (the epochs mean the same) and images/s counted
+    on 20 images."""
     from ssl_pipelines import data
     from ssl_pipelines.params import parse_train
     from ssl_pipelines.pipelines import common_ema
@@ -243,7 +244,8 @@ def test_classification_only_pipeline_stage_streams_labeled_batches_only(monkeyp
     seen = {}
 
     def fake_fit(model, train, stream, steps, **kwargs):
-        seen.update(keys=set(stream.element_spec), steps=steps, per_step=kwargs["images_per_step"])
+        seen.update(keys=set(stream.element_spec), steps=steps, per_step=kwargs["images_per_step"],
+                    in_step=model.augment_in_step)
         return {}
 
     monkeypatch.setattr(common_ema, "fit_stage", fake_fit)
@@ -253,3 +255,4 @@ def test_classification_only_pipeline_stage_streams_labeled_batches_only(monkeyp
     assert ("x_unlabeled" in seen["keys"]) == streams_unlabeled
     assert seen["steps"] == -(-len(split.x_unlabeled) // 80)  # one pass over the unlabeled images either way
     assert seen["per_step"] == (100 if streams_unlabeled else 20)
+    assert seen["in_step"] == streams_unlabeled  # one view, drawn by the stream, when the step needs no two
