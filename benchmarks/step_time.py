@@ -30,18 +30,28 @@ _TINY = "{stages: [[32, 1], [64, 1]], top: [64], batch_norm: true, dropout: 0.0,
 _DATA = "data.labels_per_class=10,data.validation_per_class=0"
 _EPOCHS = "train.epochs=4,train.steps_per_epoch=60,train.verbose=0"
 
+_M2 = ("m2.data.name=idx,m2.data.path={data_root}/mnist,m2.data.validation_per_class=0,"
+       "m2.model.alpha=3.0,m2.model.binarize=true,m2.train.epochs=3,m2.train.steps_per_epoch=150,m2.train.verbose=0")
+
 PRESETS = {
-    # (pipeline, stage whose images/s is read, images per step, params)
+    # (pipeline, stage whose images/s is read, images the stream reads per step, params)
     "hybridnet_cls_vs_supervised": [
         ("supervised", "supervised", 20,
          f"supervised.model.backbone=hybrid_convlarge,supervised.model.backbone_kwargs={_TINY},"
          "supervised.model.backbone_kwargs.filters=null,supervised.model.backbone_kwargs.dense_units=null,"
          f"supervised.train.batch_size=20,supervised.train.augment.max_shift=1,"
          + ",".join(f"supervised.{kv}" for kv in (_DATA + "," + _EPOCHS).split(","))),
-        ("hybridnet", "hybridnet", 20,  # classification only: the 20 labeled images are forwarded
+        # classification only: the stream reads 20 + 80 images per step (images_per_second counts them
+        # all), the step forwards the 20 labeled ones
+        ("hybridnet", "hybridnet", 20,
          "hybridnet.loss.lambda_rec=0,hybridnet.loss.lambda_inter=0,hybridnet.loss.lambda_stab=0,"
          "hybridnet.train.batch_labeled=20,hybridnet.train.batch_unlabeled=80,"
          + ",".join(f"hybridnet.{kv}" for kv in (_DATA + "," + _EPOCHS).split(","))),
+    ],
+    # M2 on MNIST (issue 20): the RESULTS.md settings, then with the softplus log-variance of q(z|x,y)
+    "m2_linear_vs_softplus_logvar": [
+        ("m2", "m2", 110, _M2 + ",m2.model.log_var_activation=linear"),
+        ("m2", "m2", 110, _M2 + ",m2.model.log_var_activation=softplus"),
     ],
 }
 
@@ -72,6 +82,8 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--cores", default="0", help="taskset core list for every run (default 0)")
+    parser.add_argument("--data-root", default=str(REPO.parent / "shared" / "data"),
+                        help="folder holding mnist/ (default ../shared/data)")
     parser.add_argument("--tracking-uri", default=None, help="default: sqlite:///benchmarks/runs/step_time.db")
     args = parser.parse_args(argv)
     (HERE / "runs").mkdir(exist_ok=True)
@@ -79,7 +91,8 @@ def main(argv=None) -> int:
     import mlflow
 
     client = mlflow.MlflowClient(uri)
-    configs = PRESETS[args.preset]
+    configs = [(p, st, n, params.replace("{data_root}", str(Path(args.data_root).resolve())))
+               for p, st, n, params in PRESETS[args.preset]]
     ms = {i: [] for i in range(len(configs))}
     for r in range(1, args.rounds + 1):
         for i, (pipeline, stage, per_step, params) in enumerate(configs):
@@ -89,11 +102,12 @@ def main(argv=None) -> int:
             rates = _stage_metric(client, run_id, stage)[1:]  # drop the tracing epoch
             step_ms = 1000.0 * per_step / statistics.median(rates)
             ms[i].append(step_ms)
-            print(f"round {r} {pipeline:<11} {step_ms:7.2f} ms/step ({per_step} images/step, run {run_id[:8]}, "
+            print(f"round {r} {pipeline:<11} [{'AB'[i]}] {step_ms:7.2f} ms/step ({per_step} images/step, run {run_id[:8]}, "
                   f"{time.time() - t0:.0f} s, load {load:.2f})", flush=True)
     a, b = (statistics.median(ms[i]) for i in (0, 1))
     ratios = [y / x for x, y in zip(ms[0], ms[1])]
-    print(f"\nmedian ms/step: {configs[0][0]} {a:.2f}, {configs[1][0]} {b:.2f}; ratio {configs[1][0]}/{configs[0][0]} "
+    na, nb = (f"{configs[i][0]} [{'AB'[i]}]" for i in (0, 1))
+    print(f"\nmedian ms/step: {na} {a:.2f}, {nb} {b:.2f}; ratio B/A "
           f"per round {', '.join(f'{x:.2f}' for x in ratios)}, median {statistics.median(ratios):.2f}")
     return 0
 

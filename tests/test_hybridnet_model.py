@@ -225,3 +225,34 @@ def test_classification_only_forwards_only_the_labeled_images():
     full = methods.HybridNet(**_parts(), augment_shift=0, augment_flip=False)
     full.compile(optimizer="adam")
     assert not np.isfinite(float(full.compute_losses(poisoned, training=True)["loss"]))
+    # so the pipeline streams labeled batches only for it (common_ema.train_ema_model)
+    assert not cls_only.reads_unlabeled and full.reads_unlabeled
+    assert methods.HybridNet(**_parts(), lambda_rec=0.0, lambda_inter=0.0).reads_unlabeled  # stability
+    assert methods.HybridNet(**_parts(), lambda_inter=0.0, lambda_stab=0.0).reads_unlabeled  # reconstruction
+
+
+@pytest.mark.parametrize("lambda_stab, streams_unlabeled", [(0.0, False), (10.0, True)])
+def test_classification_only_pipeline_stage_streams_labeled_batches_only(monkeypatch, lambda_stab, streams_unlabeled):
+    """train_ema_model hands a model that reads no unlabeled image a labeled-only, stream-augmented
+    stream, with the steps per epoch of the full stream (the epochs mean the same) and images/s counted
+    on 20 images."""
+    from ssl_pipelines import data
+    from ssl_pipelines.params import parse_train
+    from ssl_pipelines.pipelines import common_ema
+
+    split = data.split_labeled_unlabeled(data.load_dataset("digits"), labels_per_class=2, seed=0)
+    seen = {}
+
+    def fake_fit(model, train, stream, steps, **kwargs):
+        seen.update(keys=set(stream.element_spec), steps=steps, per_step=kwargs["images_per_step"],
+                    in_step=model.augment_in_step)
+        return {}
+
+    monkeypatch.setattr(common_ema, "fit_stage", fake_fit)
+    train = parse_train({"batch_labeled": 20, "batch_unlabeled": 80}, 0)[0]
+    common_ema.train_ema_model(lambda steps: methods.HybridNet(**_parts(), lambda_rec=0.0, lambda_inter=0.0,
+                                                               lambda_stab=lambda_stab), split, train, stage="h")
+    assert ("x_unlabeled" in seen["keys"]) == streams_unlabeled
+    assert seen["steps"] == -(-len(split.x_unlabeled) // 80)  # one pass over the unlabeled images either way
+    assert seen["per_step"] == (100 if streams_unlabeled else 20)
+    assert seen["in_step"] == streams_unlabeled  # one view, drawn by the stream, when the step needs no two

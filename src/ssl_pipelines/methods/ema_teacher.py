@@ -70,10 +70,19 @@ class EMATeacherModel(SSLModel):
         self.ema_decay = float(ema_decay)
         self.augment_shift = int(augment_shift)
         self.augment_flip = bool(augment_flip)
+        # False when the stream already augments the (labeled-only) batches: a model whose terms read
+        # no unlabeled image needs one view per image, which the stream draws off the step's path
+        self.augment_in_step = True
 
     @property
     def use_teacher(self) -> bool:
         return self.lambda_stab > 0
+
+    @property
+    def reads_unlabeled(self) -> bool:
+        """Whether any loss term reads the unlabeled images (here: the stability term). When not,
+        the pipeline streams labeled batches only (no unlabeled batch built per step for nothing)."""
+        return self.use_teacher
 
     @property
     def student_variables(self) -> list:
@@ -96,7 +105,7 @@ class EMATeacherModel(SSLModel):
         return x, batch[Y_LABELED], tf.shape(x_l)[0]
 
     def student_view(self, x, training: bool):
-        return augment_view(x, self.augment_shift, self.augment_flip) if training else x
+        return augment_view(x, self.augment_shift, self.augment_flip) if training and self.augment_in_step else x
 
     def teacher_view(self, x, training: bool):
         """The teacher's own augmentation (drawn only when the stability term is on)."""

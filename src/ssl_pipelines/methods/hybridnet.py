@@ -99,6 +99,12 @@ class HybridNet(EMATeacherModel):
         self.rampdown_steps = int(rampdown_steps)
 
     @property
+    def reads_unlabeled(self) -> bool:
+        """The reconstruction terms and the stability term read the unlabeled images; classification
+        alone (Table 1's first row) does not."""
+        return self.lambda_rec > 0 or self.lambda_inter > 0 or self.use_teacher
+
+    @property
     def student_variables(self) -> list:
         """Every trainable variable but the teacher's (deduplicated, in a fixed order)."""
         seen, out = set(), []
@@ -140,7 +146,7 @@ class HybridNet(EMATeacherModel):
     def compute_losses(self, batch, training=True):
         x, y, n_l = self.batch_inputs(batch)
         need_decoders = self.lambda_rec > 0 or self.lambda_inter > 0
-        if not (need_decoders or self.use_teacher):
+        if not self.reads_unlabeled:
             # classification only (Table 1's first row): no term reads the unlabeled images, so only
             # the labeled ones are forwarded (as in the supervised baseline; batch-norm statistics
             # come from them)

@@ -32,10 +32,19 @@ def augment_kwargs(train: TrainConfig) -> dict:
 
 def train_ema_model(build: Callable[[int], keras.Model], split, train: TrainConfig, stage: str,
                     evaluation: Evaluation | None = None):
-    """Build the model with ``build(steps_per_epoch)`` (ramp-ups are in epochs), compile, fit.
+    """Build the model with ``build(steps_per_epoch)`` (ramp-ups are in epochs), compile, fit. A
+    model none of whose terms reads the unlabeled images (``reads_unlabeled`` false: no stability
+    term, no decoders) gets labeled batches only, with the steps per epoch of the full stream, their
+    one view per image drawn by the stream (``train.augment``) as for the supervised baseline.
     Returns the model and its history. ``evaluation``: the checked ``evaluation:`` section, for
     its learning curve of the EMA teacher's test accuracy (``evaluation.curve_every``)."""
     stream, steps = training_batches(split, train, augment_in_stream=False)
     model = compile_model(build(steps), train)
+    unlabeled = getattr(model, "reads_unlabeled", True)
+    if not unlabeled:  # e.g. classification only: labeled batches, the same steps per epoch, augmented by
+        # the stream (as the supervised baseline) instead of inside the step (issue 20)
+        stream, _ = training_batches(split, train, unlabeled=False, augment_in_stream=True)
+        model.augment_in_step = False
     return model, fit_stage(model, train, stream, steps, stage=stage, validation=validation_batches(split),
-                            curve=test_curve(model, split, evaluation, stage), images_per_step=images_per_step(train))
+                            curve=test_curve(model, split, evaluation, stage),
+                            images_per_step=images_per_step(train, unlabeled))
