@@ -11,8 +11,8 @@ Step time comes from the MLflow run (the chief's for B): ``MlflowMetricsLogger``
 ``<stage>.loss`` once, at the epoch's end, so the gap between two consecutive timestamps is one
 epoch (its training steps, the validation pass over the 50 validation images and the callbacks);
 step time = median over epochs 2..E of gap / steps_per_epoch (epoch 1 holds the tracing), and
-images/s = global batch / step time. The pipelines log no throughput metric of their own
-(only the generative ones put ``images_per_second`` in their history file).
+images/s = global batch / step time. Where the stage also logs ``<stage>.images_per_second``
+(``ThroughputLogger``), its median over epochs 2..E is kept beside it (``logged_images_per_second``).
 
 All-reduce traffic: every step all-reduces the gradients of the trainable variables, float32:
 ``G = 4 x trainable parameters`` bytes; a ring all-reduce over N workers sends (and receives)
@@ -116,8 +116,12 @@ def step_time(project: Path, pipeline: str) -> dict:
                                           key=lambda m: m.step)]
     per_step = [(b - a) / 1000.0 / cfg["steps"] for a, b in zip(stamps, stamps[1:])]
     seconds = statistics.median(per_step)
+    # the stage's own throughput metric, where the pipelines log one (ThroughputLogger, later main)
+    logged = [m.value for m in sorted(client.get_metric_history(run.info.run_id, f"{cfg['stage']}.images_per_second"),
+                                      key=lambda m: m.step)][1:]
     return {"run_id": run.info.run_id, "num_workers": run.data.tags.get("num_workers"),
             "epoch_step_times": per_step, "step_time": seconds, "images_per_second": cfg["batch"] / seconds,
+            "logged_images_per_second": statistics.median(logged) if logged else None,
             "final_loss": run.data.metrics.get(f"{cfg['stage']}.loss")}
 
 
