@@ -20,7 +20,7 @@ All-reduce traffic: every step all-reduces the gradients of the trainable variab
 
     nice -n 10 .venv/bin/python benchmarks/multi_worker.py --pipelines supervised,r2d2 --rounds 3
 
-(takes both cores: run it alone, e.g. ``flock /tmp/tfslot.0 flock /tmp/tfslot.1 nice -n 10 ...``).
+(takes both cores: run it alone, on this machine with ``tfslot2 .venv/bin/python benchmarks/multi_worker.py ...``).
 """
 
 from __future__ import annotations
