@@ -386,7 +386,10 @@ class ThreadsHooks:
           threads: null   # null: all cores; e.g. 1 for several single-threaded runs side by side
     """
 
-    @hook_impl
+    # tryfirst: before DistributionHooks builds the strategy, which starts TensorFlow (Kedro calls
+    # the project's hooks in reverse order of registration, so it would otherwise run first and
+    # runtime.threads with any strategy but the default failed with "TensorFlow already started")
+    @hook_impl(tryfirst=True)
     def after_context_created(self, context) -> None:
         from ssl_pipelines.params.runtime import parse_threads
         from ssl_pipelines.training.runtime import apply_threads

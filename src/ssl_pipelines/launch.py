@@ -25,8 +25,12 @@ What each worker does:
 - Data: every worker builds the same global stream and trains on its replica's rows of each
   global batch (:func:`ssl_pipelines.training.distribute.per_replica_stream`): one global step is
   one batch of ``train.batch_size`` (or ``batch_labeled + batch_unlabeled``) examples, split evenly.
-- Restart after a failure: run the same commands again; the chief resumes from its checkpoint and
-  broadcasts the restored state to the other workers.
+- Restart after a failure: when a worker dies, the others stop within seconds (TensorFlow's
+  coordination service reports the lost task and aborts the collectives) and exit non-zero. Run
+  the same commands again: the chief resumes from its last epoch checkpoint and broadcasts the
+  restored state to the other workers; its MLflow run is a new one holding every epoch's curve
+  once, linked to the interrupted one (:class:`ssl_pipelines.hooks.CheckpointHooks`). A scratch
+  folder left by a launcher killed with SIGKILL is deleted by the next launcher on that machine.
 """
 
 from __future__ import annotations
@@ -126,11 +130,17 @@ def _parser() -> argparse.ArgumentParser:
 PRIVATE = frozenset({"data", "mlflow.db", "mlruns", "logs", ".git", ".viz", "reports"})
 
 
+#: in every scratch project: the id of the launcher process that deletes it when it exits
+OWNER_FILE = ".ssl_pipelines_launcher"
+SCRATCH_PREFIX = "ssl_pipelines_worker"
+
+
 def scratch_project(project: Path, index: int) -> Path:
     """A scratch copy of ``project`` for non-chief worker ``index``: links to everything but
     :data:`PRIVATE`, and a ``data`` folder of its own (``data/01_raw`` linked). The worker's model
     file, histories, MLflow store and checkpoints land there and are deleted with it."""
-    scratch = Path(tempfile.mkdtemp(prefix=f"ssl_pipelines_worker{index}_"))
+    scratch = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{index}_"))
+    (scratch / OWNER_FILE).write_text(f"{os.getpid()}\n")
     for entry in project.iterdir():
         if entry.name not in PRIVATE:
             (scratch / entry.name).symlink_to(entry.resolve())
@@ -141,6 +151,33 @@ def scratch_project(project: Path, index: int) -> Path:
     if (project / "data" / "01_raw").exists():
         (scratch / "data" / "01_raw").symlink_to((project / "data" / "01_raw").resolve())
     return scratch
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_stale_scratch(tmp: Path | None = None) -> list[Path]:
+    """Delete the scratch projects (in ``tmp``, default the temporary folder) whose launcher is no
+    longer running: a launcher killed with SIGKILL cannot delete its own, the next one on the
+    machine does. Only folders holding :data:`OWNER_FILE` are touched. Returns what it deleted."""
+    tmp = Path(tmp or tempfile.gettempdir())
+    removed = []
+    for entry in tmp.glob(f"{SCRATCH_PREFIX}*_*"):
+        try:
+            pid = int((entry / OWNER_FILE).read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if pid != os.getpid() and not _alive(pid):
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    return removed
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child
@@ -156,8 +193,11 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child
 def run_non_chief(command: list[str], env: dict, index: int, project: Path | None = None) -> int:
     """Run a non-chief worker's ``kedro`` in a scratch project (:func:`scratch_project`) with its
     own MLflow store, and delete the scratch folder when it exits, whatever its exit status. The
-    chief holds the checkpoints and broadcasts them on a restart, so nothing of it is needed later."""
+    chief holds the checkpoints and broadcasts them on a restart, so nothing of it is needed later.
+    (A launcher killed with SIGKILL leaves its scratch folder: the next launcher deletes it,
+    :func:`remove_stale_scratch`.)"""
     project = Path(project or os.getcwd())
+    remove_stale_scratch()
     scratch = scratch_project(project, index)
     env = {**env, "MLFLOW_TRACKING_URI": f"sqlite:///{scratch / 'mlflow.db'}",
            "PYTHONPATH": os.pathsep.join(p for p in (str((project / "src").resolve()), env.get("PYTHONPATH")) if p)}

@@ -75,7 +75,12 @@ def is_marked(directory) -> bool:
     return (Path(directory) / MARKER_FILE).is_file()
 
 
-def _global_seed_state():
+def global_seed_state():
+    """The state variable of Keras' global seed generator (created on first use). Under several
+    workers creating a variable is a collective, so every worker must call this at the same
+    points: at train begin (:class:`TrainingCheckpoint`) and before a restore
+    (:func:`ssl_pipelines.training.fit._build_for_restore`), where the chief alone would
+    otherwise create it while reading the checkpoint and the workers' collectives would mismatch."""
     from keras.src.random.seed_generator import global_seed_generator
 
     return global_seed_generator().state
@@ -86,7 +91,7 @@ def training_variables(model: keras.Model) -> list:
     variables = list(model.variables)
     if getattr(model, "optimizer", None) is not None and model.optimizer.built:
         variables += list(model.optimizer.variables)
-    return variables + [_global_seed_state()]
+    return variables + [global_seed_state()]
 
 
 def _layer_signature(layer) -> dict:
@@ -128,9 +133,8 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         self.stateful = dict(stateful or {})  # {key: callback with checkpoint_state()}
 
     def on_train_begin(self, logs=None):
-        # Keras' global seed generator is created on first use; under several workers creating a
-        # variable is a collective, so every worker creates it here, not only the chief when saving
-        _global_seed_state()
+        # every worker creates Keras' global seed generator here, not only the chief when saving
+        global_seed_state()
 
     def on_epoch_end(self, epoch, logs=None):
         for k, v in (logs or {}).items():

@@ -151,6 +151,7 @@ def broadcast_variables(variables, strategy: tf.distribute.Strategy | None = Non
     """Assign the chief's values of ``variables`` on every worker (after the chief alone restored a
     checkpoint). Does nothing with one worker."""
     strategy = strategy or tf.distribute.get_strategy()
+    variables = list(variables)
     if num_workers(strategy) <= 1 or not variables:
         return
     sendable = (tf.float32, tf.float64, tf.float16, tf.int32, tf.int64)
@@ -158,8 +159,14 @@ def broadcast_variables(variables, strategy: tf.distribute.Strategy | None = Non
     for v in variables:
         value = tf.convert_to_tensor(v.value if hasattr(v, "value") else v)
         values.append(value if value.dtype in sendable else tf.cast(value, tf.int64))
-    for v, value in zip(variables, _from_chief(strategy, values)):
-        v.assign(tf.cast(value, v.dtype))
+    # one all-reduce per dtype: TensorFlow packs the tensors of one all-reduce into one buffer
+    # (a concat), which fails on mixed dtypes (e.g. float32 weights with the int64 seed states)
+    by_dtype: dict = {}
+    for i, value in enumerate(values):
+        by_dtype.setdefault(value.dtype, []).append(i)
+    for indices in by_dtype.values():
+        for i, value in zip(indices, _from_chief(strategy, [values[i] for i in indices])):
+            variables[i].assign(tf.cast(value, variables[i].dtype))
 
 
 def broadcast_json(value, strategy: tf.distribute.Strategy | None = None):

@@ -28,7 +28,8 @@ def check_positive_int(name: str, value: Any) -> int:
 
 
 def _build_for_restore(model: keras.Model, train_data: tf.data.Dataset) -> None:
-    """Create every variable (model and optimizer) so a checkpoint can be assigned to them."""
+    """Create every variable (model, optimizer and Keras' global seed state) so a checkpoint can be
+    assigned to them; every worker of a cluster calls it, in the same order."""
     from ssl_pipelines.data.streams import X_LABELED
 
     # a zero batch shaped like the stream's elements: iterating the stream here would advance its
@@ -44,6 +45,7 @@ def _build_for_restore(model: keras.Model, train_data: tf.data.Dataset) -> None:
         model(batch[0] if isinstance(batch, (tuple, list)) else batch[X_LABELED])
     if model.optimizer is not None and not model.optimizer.built:
         model.optimizer.build(model.trainable_variables)
+    ckpt.global_seed_state()  # on every worker: the chief's restore_state would create it alone
 
 
 def fit_model(
