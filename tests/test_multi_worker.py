@@ -202,6 +202,23 @@ def test_two_workers_resume_from_the_chiefs_checkpoint_like_one_process(tmp_path
     _assert_like_one_process([_result(out) for out in outs])
 
 
+def _run_two_workers(tmp_path: Path, args: list[str], chief_store: bool = False) -> list[Path]:
+    """Two ``ssl-pipelines launch`` workers of ``kedro <args>`` in project copies ``worker0`` (the
+    chief; with ``chief_store`` an MLflow store of its own) and ``worker1``, scratch in ``tmp/``;
+    asserts both exit 0 and returns the two projects."""
+    from conftest import make_project_copy
+
+    projects = [make_project_copy(tmp_path / f"worker{k}", mlflow_db=chief_store and k == 0) for k in range(2)]
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    workers = _cluster(2)
+    procs = [_launch(projects[k], workers, k, args, scratch) for k in range(2)]
+    outs = [p.communicate(timeout=500)[0] for p in procs]
+    for p, out in zip(procs, outs):
+        assert p.returncode == 0, out[-4000:]
+    return projects
+
+
 def _launch(project: Path, workers: list[str], index: int, args: list[str], tmp: Path):
     cli = os.path.join(os.path.dirname(sys.executable), "ssl-pipelines")
     return subprocess.Popen([cli, "launch", "--workers", ",".join(workers), "--index", str(index), "--", *args],
@@ -229,19 +246,12 @@ def test_two_worker_kedro_run_writes_one_run_and_one_model_on_the_chief(tmp_path
     params = ("supervised.train.epochs=2,supervised.train.steps_per_epoch=3,supervised.train.verbose=0,"
               "supervised.model.backbone_kwargs.dropout=0.0")  # dropout masks are drawn per replica
     args = ["run", "--pipelines=supervised", "--params", params]
-    projects = [make_project_copy(tmp_path / f"worker{k}") for k in range(2)]
-    scratch = tmp_path / "tmp"
-    scratch.mkdir()
-    workers = _cluster(2)
-    procs = [_launch(projects[k], workers, k, args, scratch) for k in range(2)]
-    outs = [p.communicate(timeout=500)[0] for p in procs]
-    for p, out in zip(procs, outs):
-        assert p.returncode == 0, out[-4000:]
+    projects = _run_two_workers(tmp_path, args)
     models = sorted(f for f in tmp_path.rglob("*.keras") if "mlruns" not in f.parts)  # + the run's artifact copy
     assert models == [projects[0] / "data/06_models/supervised/trained_model.keras"]
     assert [f for f in (projects[1] / "data").rglob("*") if f.is_file()] == []
     assert not (projects[1] / "mlflow.db").exists() and not (projects[1] / "mlruns").exists()
-    assert list(scratch.iterdir()) == []
+    assert list((tmp_path / "tmp").iterdir()) == []
     client, runs = _runs(projects[0])
     assert len(runs) == 1 and runs[0].info.status == "FINISHED" and runs[0].data.tags["num_workers"] == "2"
     curve = [m.value for m in client.get_metric_history(runs[0].info.run_id, "supervised.loss")]
@@ -297,19 +307,12 @@ def test_two_worker_r2d2_kedro_run_matches_one_process(tmp_path):
     # one thread each (two workers on two cores): runtime.threads is applied before the strategy
     # starts TensorFlow (ThreadsHooks runs first; it used to fail with any strategy but the default)
     args = ["run", "--pipelines=r2d2", "--params", R2D2_TINY + ",runtime.threads=1"]
-    projects = [make_project_copy(tmp_path / f"worker{k}", mlflow_db=k == 0) for k in range(2)]
-    scratch = tmp_path / "tmp"
-    scratch.mkdir()
-    workers = _cluster(2)
-    procs = [_launch(projects[k], workers, k, args, scratch) for k in range(2)]
-    outs = [p.communicate(timeout=500)[0] for p in procs]
-    for p, out in zip(procs, outs):
-        assert p.returncode == 0, out[-4000:]
+    projects = _run_two_workers(tmp_path, args, chief_store=True)
     models = sorted(f for f in tmp_path.rglob("*.keras") if "mlruns" not in f.parts)
     assert models == sorted(projects[0] / "data/06_models/r2d2" / name for name in R2D2_MODELS)
     assert [f for f in (projects[1] / "data").rglob("*") if f.is_file()] == []
     assert not (projects[1] / "mlflow.db").exists() and not (projects[1] / "mlruns").exists()
-    assert [e for e in scratch.iterdir() if e.name.startswith("ssl_pipelines_")] == []
+    assert [e for e in (tmp_path / "tmp").iterdir() if e.name.startswith("ssl_pipelines_")] == []
     _, runs = _runs(projects[0])
     assert [(r.info.status, r.data.tags["num_workers"]) for r in runs] == [("FINISHED", "2")]
     two = _curves(projects[0])
