@@ -152,8 +152,8 @@ def summary_by_minute(tracking_uri: str, marks=(1, 2, 3, 4, 5, 6, 7, 8)) -> str:
     exp = client.get_experiment_by_name(EXPERIMENT)
     if exp is None:
         return ""
-    lines = ["| configuration | parent run | seeds | threads | " + " | ".join(f"{m} min" for m in marks)
-             + " | passes | img/s |", "|---|---|---|---|" + "---|" * len(marks) + "---|---|"]
+    lines = ["| configuration | parent run | seeds | " + " | ".join(f"{m} min" for m in marks)
+             + " | passes | final test accuracy % | img/s |", "|---|---|---|" + "---|" * len(marks) + "---|---|---|"]
     for parent in client.search_runs([exp.experiment_id], f"tags.mlflow.runName LIKE '{RUN_PREFIX}%'",
                                      order_by=["attributes.start_time ASC"]):
         rows: dict[str, dict] = {}
@@ -170,7 +170,8 @@ def summary_by_minute(tracking_uri: str, marks=(1, 2, 3, 4, 5, 6, 7, 8)) -> str:
             row["passes"].append(len(at))
             speeds = [p.value for p in client.get_metric_history(child.info.run_id, "m2.images_per_second")]
             row["speeds"].extend(speeds[1:] or speeds)
-            row["threads"] = child.data.params.get("runtime.threads", child.data.params.get("threads", "?"))
+            final = child.data.metrics.get("test.accuracy")
+            row.setdefault("final", []).append(100.0 * final if final is not None else np.nan)
         for name, row in rows.items():
             cells = []
             for m in marks:
@@ -180,8 +181,10 @@ def summary_by_minute(tracking_uri: str, marks=(1, 2, 3, 4, 5, 6, 7, 8)) -> str:
                 else:
                     std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
                     cells.append(f"{np.mean(values):.2f} ± {std:.2f}")
-            lines.append(f"| {name} | `{parent.info.run_id[:8]}` | {','.join(sorted(row['seeds']))} | {row['threads']} | "
-                         + " | ".join(cells) + f" | {min(row['passes'])}-{max(row['passes'])} | "
+            final = row["final"]
+            final_text = f"{np.mean(final):.2f} ± {np.std(final, ddof=1) if len(final) > 1 else 0.0:.2f}"
+            lines.append(f"| {name} | `{parent.info.run_id[:8]}` | {','.join(sorted(row['seeds']))} | "
+                         + " | ".join(cells) + f" | {min(row['passes'])}-{max(row['passes'])} | {final_text} | "
                          f"{np.median(row['speeds']):.0f} |")
     return "\n".join(lines) if len(lines) > 2 else ""
 
