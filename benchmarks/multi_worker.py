@@ -1,5 +1,5 @@
 """Multi-worker throughput on this machine (issue 17): one worker on one core vs two workers on two
-cores, same global batch, measured on the real commands (no ``model.fit`` here).
+cores, same global batch, measured on the real commands (no training loop of its own here).
 
 Per pipeline, rounds of (interleaved, in one job, so the machine's load is shared alike)::
 

@@ -28,6 +28,22 @@ def load_parameters(env: str = "base") -> dict:
     return OmegaConfigLoader(str(REPO / "conf"), env=env, **CONFIG_LOADER_ARGS)["parameters"]
 
 
+@pytest.fixture(autouse=True)
+def _restore_mlflow_tracking_uri():
+    """``mlflow.set_tracking_uri(x)`` also sets ``MLFLOW_TRACKING_URI=x`` for the whole process (MLflow 3);
+    a test that resets it with ``""`` left an empty variable that Kedro-MLflow resolves
+    (``${env:MLFLOW_TRACKING_URI, ...}``) to the refused ``./mlruns`` store in every later test of that
+    worker. Each test ends with the variable as it found it."""
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    yield
+    if os.environ.get("MLFLOW_TRACKING_URI") != before:
+        import mlflow
+
+        mlflow.set_tracking_uri(before or "")
+        if before is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+
+
 def pytest_addoption(parser):
     parser.addoption("--runslow", action="store_true", default=False, help="run tests marked slow")
 
