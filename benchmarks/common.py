@@ -36,6 +36,15 @@ def driver_arguments(description: str, seeds: str = "0,1,2") -> argparse.Argumen
     return p
 
 
+def choice_list(parser: argparse.ArgumentParser, text: str, flag: str, choices: list[str]) -> list[str]:
+    """The comma-separated ``text`` of option ``flag`` as a list, each item one of ``choices``
+    (else the parser's error naming the value and the choices)."""
+    items = [c.strip() for c in text.split(",") if c.strip()]
+    if not items or any(c not in choices for c in items):
+        parser.error(f"{flag} expects some of {','.join(choices)}, got {text!r}")
+    return items
+
+
 def params_text(params: dict) -> str:
     """``{"a.b": 1, "c": [1, 2]}`` -> ``"a.b=1,c=[1, 2]"`` (the ``--params`` / ``--variant`` syntax)."""
     def value(v):

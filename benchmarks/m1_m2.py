@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import sys
 
-from common import SHARED_DATA, driver_arguments, run, sweep_command
+from common import SHARED_DATA, choice_list, driver_arguments, run, sweep_command
 
 METHODS = ["supervised", "m1", "m2", "m1_m2"]
 
@@ -41,9 +41,7 @@ def main(argv=None) -> int:
     p.add_argument("--alpha-m1-m2", type=float, default=0.1)
     p.add_argument("--run-name", default=None)
     args = p.parse_args(argv)
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    if not methods or any(m not in METHODS for m in methods):
-        p.error(f"--methods expects some of {','.join(METHODS)}, got {args.methods!r}")
+    methods = choice_list(p, args.methods, "--methods", METHODS)
     adam = {"name": "adam", "learning_rate": 1e-3, "beta_1": 0.9, "beta_2": 0.999}
     m1_model = {"latent_dim": 50, "hidden_units": [500, 500], "likelihood": "bernoulli", "binarize": True,
                 "kl_warmup_steps": 0, "kl_weight": 1.0}

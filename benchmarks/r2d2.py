@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import sys
 
-from common import SHARED_DATA, cached_cifar10_npz, driver_arguments, run, sweep_command
+from common import SHARED_DATA, cached_cifar10_npz, choice_list, driver_arguments, run, sweep_command
 
 CONFIGS = "abcde"
 
@@ -52,9 +52,7 @@ def main(argv=None) -> int:
     p.add_argument("--lr-d2", type=float, default=0.03)
     p.add_argument("--run-name", default=None)
     args = p.parse_args(argv)
-    configs = [c.strip() for c in args.configs.split(",") if c.strip()]
-    if not configs or any(c not in CONFIGS for c in configs):
-        p.error(f"--configs expects some of {','.join(CONFIGS)}, got {args.configs!r}")
+    configs = choice_list(p, args.configs, "--configs", list(CONFIGS))
     mnist = args.dataset == "mnist"
     if mnist:
         data = {"name": "idx", "path": args.data_path or str(SHARED_DATA / "mnist"), "normalization": "unit"}
