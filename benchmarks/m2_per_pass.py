@@ -28,6 +28,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from common import params_text
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 EXPERIMENT = "m2_per_pass"
@@ -69,20 +71,6 @@ VARIANTS = {
     "softplus_relu": {"m2.model.log_var_activation": "softplus", "m2.model.activation": "relu"},
     "softplus_lr3e-4": {"m2.model.log_var_activation": "softplus", "m2.train.optimizer.learning_rate": 0.0003},
 }
-
-
-def _value(v) -> str:
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return str(v).lower()
-    if isinstance(v, list):
-        return "[" + ",".join(str(x) for x in v) + "]"
-    return str(v)
-
-
-def params_text(params: dict) -> str:
-    return ",".join(f"{k}={_value(v)}" for k, v in params.items())
 
 
 def sweep_command(variants: list[str], seeds: str, passes: int, data_path: str, run_name: str,
