@@ -70,6 +70,11 @@ VARIANTS = {
     "softplus_mean_weighting": {"m2.model.log_var_activation": "softplus", "m2.model.bound_weighting": "mean"},
     "softplus_relu": {"m2.model.log_var_activation": "softplus", "m2.model.activation": "relu"},
     "softplus_lr3e-4": {"m2.model.log_var_activation": "softplus", "m2.train.optimizer.learning_rate": 0.0003},
+    # for a time budget: the learning rate constant for the first half of the budget, then linear to 0
+    # (train.lr_decay_start with train.wall_minutes / cpu_minutes decays over the budget)
+    "softplus_relu_decay": {"m2.model.log_var_activation": "softplus", "m2.model.activation": "relu",
+                            "m2.train.lr_decay_start": 0.5},
+    "softplus_decay": {"m2.model.log_var_activation": "softplus", "m2.train.lr_decay_start": 0.5},
 }
 
 

@@ -7,11 +7,11 @@ import tensorflow as tf
 
 from ssl_pipelines.data import ConfigError
 from ssl_pipelines.params import parse_train
+from ssl_pipelines.training import LinearLrDecay, budget_decay_factor, linear_decay_factor
 
 
 def prepare_training(params, seed):
     return parse_train(params, seed)[0]
-from ssl_pipelines.training import LinearLrDecay, linear_decay_factor
 
 
 def test_factor_matches_the_released_schedule_by_hand():
@@ -22,6 +22,44 @@ def test_factor_matches_the_released_schedule_by_hand():
                                atol=1e-7)
     assert round(0.003 * 99 / 119, 4) == 0.0025 and round(0.003 * 49 / 119, 5) == 0.00124
     assert float(linear_decay_factor(9, 10, 0.0)) == 0.0 and float(linear_decay_factor(0, 10, 0.0)) == 1.0
+
+
+def test_budget_factor_by_hand():
+    # start 0.5: constant for the first half of the budget, then 1 - (u - 0.5) / 0.5, 0 once used up
+    got = [budget_decay_factor(u, 0.5) for u in (0.0, 0.5, 0.6, 0.75, 1.0, 1.3)]
+    np.testing.assert_allclose(got, [1.0, 1.0, 0.8, 0.5, 0.0, 0.0], atol=1e-12)
+    assert budget_decay_factor(0.25, 0.0) == 0.75
+
+
+class _FakeBudget:
+    """A budget of 1 minute whose clock advances 6 s per training step (a 10-step budget)."""
+    minutes = 1.0
+
+    def __init__(self):
+        self.steps = 0
+
+    def used_seconds(self):
+        return 6.0 * self.steps
+
+    def on_step(self):
+        self.steps += 1
+
+
+def test_a_time_budget_drives_the_decay_when_it_runs_out_before_the_epochs():
+    # 100 steps allowed by the epochs, but the budget is used up after 10: with start 0.6 the rate
+    # is constant until 6 of the 10 budget steps, then 0.1 * (1 - (s/10 - 0.6) / 0.4) = 0.1 * (10 - s) / 4
+    budget = _FakeBudget()
+    decay = LinearLrDecay(0.1, 0.6, budget=budget)
+    decay.total = 100
+    seen = []
+    for step in range(10):
+        seen.append(0.1 * decay.factor(step))
+        budget.on_step()
+    np.testing.assert_allclose(seen, [0.1] * 7 + [0.075, 0.05, 0.025], atol=1e-12)
+    # the step schedule still wins when it is further along (a budget that is never used up)
+    decay_steps = LinearLrDecay(0.1, 0.6, budget=_FakeBudget())
+    decay_steps.total = 10
+    assert decay_steps.factor(9) == 0.0
 
 
 def _fit_recording_lr(decay_start, epochs=2, steps=5):

@@ -13,7 +13,8 @@ The same keys mean the same thing in every pipeline:
   method gets augmented images from the stream;
 * ``optimizer: {name, learning_rate, ...}`` (:func:`ssl_pipelines.training.build_optimizer`),
   ``lr_decay_start`` (null: constant learning rate; ``f``: constant for the first fraction
-  ``f`` of the steps, then linear to 0, the released HybridNet code's schedule, METHODS.md §1.3);
+  ``f`` of the steps, then linear to 0, the released HybridNet code's schedule, METHODS.md §1.3;
+  with a time budget below, the fraction of the budget or of the steps, whichever comes first);
 * ``jit_compile`` (default off: XLA was 1.6-3.6x slower on a 2-core CPU), ``verbose``,
   ``deterministic`` (TF op determinism, switched on when the stage starts, not when checked);
 * ``cpu_minutes`` (null: no budget): stop the stage at the first epoch boundary (``budget_check:

@@ -110,7 +110,7 @@ def fit_stage(model: keras.Model, train: TrainConfig, stream: tf.data.Dataset, s
         callbacks.append(curve)
     if train.lr_decay_start is not None:  # base rate read before any checkpoint restore
         base = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
-        callbacks.append(LinearLrDecay(base, train.lr_decay_start))
+        callbacks.append(LinearLrDecay(base, train.lr_decay_start, budget=budget))
     key = {"seed": train.seed, "augment": train.augment.as_dict()}
     if train.lr_decay_start is not None:
         key["lr_decay_start"] = train.lr_decay_start

@@ -5,7 +5,7 @@ from ssl_pipelines.training.callbacks import MlflowMetricsLogger, NonFiniteLossE
 from ssl_pipelines.training.checkpoint import TrainingCheckpoint
 from ssl_pipelines.training.ema import EMACallback, EMATeacher, clone_for_ema, ema_decay, update_ema
 from ssl_pipelines.training.fit import check_positive_int, fit_model
-from ssl_pipelines.training.lr_schedule import LinearLrDecay, linear_decay_factor
+from ssl_pipelines.training.lr_schedule import LinearLrDecay, budget_decay_factor, linear_decay_factor
 from ssl_pipelines.training.optimizers import build_optimizer
 from ssl_pipelines.training.seeding import set_global_seed
 
@@ -18,6 +18,7 @@ __all__ = [
     "NonFiniteLossError",
     "StopOnNonFiniteLoss",
     "TrainingCheckpoint",
+    "budget_decay_factor",
     "build_optimizer",
     "check_positive_int",
     "clone_for_ema",

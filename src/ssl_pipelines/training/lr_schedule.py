@@ -23,6 +23,14 @@ def linear_decay_factor(step, total_steps: int, decay_start: float):
     return 1.0 - frac
 
 
+def budget_decay_factor(fraction_used: float, decay_start: float) -> float:
+    """Multiplier of the base learning rate when ``fraction_used`` of a time budget is spent: ``1``
+    up to ``decay_start``, then linear down to ``0`` when the budget is used up (and ``0`` after it:
+    an epoch-boundary budget finishes its last epoch at rate 0)."""
+    start = float(decay_start)
+    return 1.0 - min(max((float(fraction_used) - start) / max(1.0 - start, 1e-12), 0.0), 1.0)
+
+
 def check_decay_start(value, name: str = "train.lr_decay_start") -> float | None:
     """``None`` (constant learning rate) or a fraction in [0, 1); anything else is a ``ConfigError``."""
     if value is None:
@@ -39,21 +47,38 @@ class LinearLrDecay(keras.callbacks.Callback):
     The step is the optimizer's own counter and the total is ``epochs × steps`` of the ``fit``
     call, so a run resumed from a checkpoint (``initial_epoch > 0``) continues the same schedule.
 
+    With a time budget (``budget``, a :class:`~ssl_pipelines.training.CpuTimeBudget` of the same
+    ``fit``: ``train.cpu_minutes`` / ``train.wall_minutes``) the schedule follows whichever is further
+    along, the steps or the budget (:func:`budget_decay_factor`): ``lr_decay_start: 0.5`` with an
+    8-minute budget decays over the last 4 minutes, reaching 0 when the budget runs out even if
+    ``epochs`` is only an upper bound. (The budget's count starts again on a resume.)
+
     Args:
         base_learning_rate: the undecayed rate (pass it explicitly: after a resume the optimizer's
             current rate is already decayed).
-        decay_start: fraction of the training steps after which the rate decays (0.6 = released code).
+        decay_start: fraction of the training steps (or budget) after which the rate decays (0.6 =
+            released code).
+        budget: optional time budget whose used fraction also drives the decay.
     """
 
-    def __init__(self, base_learning_rate: float, decay_start: float):
+    def __init__(self, base_learning_rate: float, decay_start: float, budget=None):
         super().__init__()
         self.base = float(base_learning_rate)
         self.decay_start = check_decay_start(decay_start, "decay_start")
+        self.budget = budget
         self.total = None
 
     def on_train_begin(self, logs=None):
         self.total = int(self.params["epochs"]) * int(self.params["steps"])
 
+    def factor(self, step: int) -> float:
+        """The multiplier before optimizer step ``step``: the smaller of the step and budget schedules."""
+        factor = float(linear_decay_factor(step, self.total, self.decay_start))
+        if self.budget is not None:
+            used = self.budget.used_seconds() / (60.0 * self.budget.minutes)
+            factor = min(factor, budget_decay_factor(used, self.decay_start))
+        return factor
+
     def on_train_batch_begin(self, batch, logs=None):
         step = int(ops.convert_to_numpy(self.model.optimizer.iterations))
-        self.model.optimizer.learning_rate = self.base * float(linear_decay_factor(step, self.total, self.decay_start))
+        self.model.optimizer.learning_rate = self.base * self.factor(step)
