@@ -19,18 +19,27 @@ SHARED_DATA = Path(os.environ.get("SSL_PIPELINES_SHARED_DATA") or next(
     (p / "shared" / "data" for p in (ROOT.parent, ROOT.parent.parent) if (p / "shared" / "data").is_dir()),
     ROOT.parent / "shared" / "data"))
 SPEC = ROOT / "benchmarks" / "results_sections.yml"
+# the MLflow stores of the benchmark sweeps, one per driver (committed: metadata only, the artifacts
+# stay in the git-ignored mlartifacts/), so the RESULTS.md sections can be written again from them
+STORES = ROOT / "benchmarks" / "stores"
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 CIFAR10_JPEG_ARCHIVE = SHARED_DATA / "cifar10_jpeg_full" / "cifar10_jpg_full.tar.xz"
 CIFAR10_JPEG_CACHE = ROOT / "data" / "01_raw" / "cifar10_jpeg.npz"
 
 
-def driver_arguments(description: str, seeds: str = "0,1,2") -> argparse.ArgumentParser:
-    """The options every driver has: seeds, threads per run, the MLflow store, a dry run."""
+def store_uri(name: str) -> str:
+    """The sqlite URI of the benchmark store ``benchmarks/stores/<name>.db``."""
+    return f"sqlite:///{STORES / (name + '.db')}"
+
+
+def driver_arguments(description: str, store: str, seeds: str = "0,1,2") -> argparse.ArgumentParser:
+    """The options every driver has: seeds, threads per run, the MLflow store (default the driver's
+    ``benchmarks/stores/<store>.db``), a dry run."""
     p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seeds", default=seeds, help=f"comma-separated seeds (default {seeds})")
     p.add_argument("--threads", type=int, default=1, help="runtime.threads of every run (default 1)")
-    p.add_argument("--tracking-uri", default=f"sqlite:///{ROOT / 'mlflow.db'}",
-                   help="MLflow store of the sweep and of the section (default the project's mlflow.db)")
+    p.add_argument("--tracking-uri", default=store_uri(store),
+                   help=f"MLflow store of the sweep and of the section (default benchmarks/stores/{store}.db)")
     p.add_argument("--no-write", action="store_true", help="print the RESULTS.md section instead of writing it")
     p.add_argument("--dry-run", action="store_true", help="print the sweep command and stop")
     return p

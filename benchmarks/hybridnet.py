@@ -34,7 +34,7 @@ EPOCHS_AT_2_CPU_MINUTES = {"classification": 58, "stability": 44, "hybridnet": 1
 
 
 def main(argv=None) -> int:
-    p = driver_arguments(__doc__)
+    p = driver_arguments(__doc__, store="hybridnet")
     p.add_argument("--dataset", choices=["mnist", "cifar10"], default="mnist")
     p.add_argument("--data-path", default=None,
                    help="MNIST IDX folder (default ../shared/data/mnist) or CIFAR-10 .npz (default: the cache of "

@@ -20,7 +20,7 @@ from common import SHARED_DATA, driver_arguments, run, sweep_command
 
 
 def main(argv=None) -> int:
-    p = driver_arguments(__doc__)
+    p = driver_arguments(__doc__, store="inversion")
     p.add_argument("--labels", default="50,100", help="total label counts (default 50,100)")
     p.add_argument("--steps", type=int, default=800, help="optimizer steps per run (default 800)")
     p.add_argument("--data-path", default=str(SHARED_DATA / "mnist"), help="folder of MNIST IDX files")

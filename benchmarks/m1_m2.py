@@ -28,7 +28,7 @@ METHODS = ["supervised", "m1", "m2", "m1_m2"]
 
 
 def main(argv=None) -> int:
-    p = driver_arguments(__doc__)
+    p = driver_arguments(__doc__, store="m1_m2")
     p.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated, some of {','.join(METHODS)}")
     p.add_argument("--labels", default="100")
     p.add_argument("--data-path", default=str(SHARED_DATA / "mnist"), help="folder of MNIST IDX files")
@@ -39,6 +39,10 @@ def main(argv=None) -> int:
     p.add_argument("--minutes-supervised", type=float, default=4.0)
     p.add_argument("--alpha", type=float, default=3.0, help="M2's alpha")
     p.add_argument("--alpha-m1-m2", type=float, default=0.1)
+    p.add_argument("--activation", default=None, help="M2's hidden activation (default: conf/base's)")
+    p.add_argument("--lr-decay-start", type=float, default=None,
+                   help="train.lr_decay_start of M2 and M1+M2's M2 stage: constant rate for this fraction of the "
+                        "CPU budget, then linear to 0 (default: conf/base's)")
     p.add_argument("--run-name", default=None)
     args = p.parse_args(argv)
     methods = choice_list(p, args.methods, "--methods", METHODS)
@@ -68,12 +72,18 @@ def main(argv=None) -> int:
                        "m2.model.alpha": args.alpha, "m2.train.epochs": 1000, "m2.train.batch_labeled": 10,
                        "m2.train.batch_unlabeled": 100, "m2.train.optimizer": adam,
                        "m2.train.cpu_minutes": args.minutes, "m2.train.verbose": 0})
+        if args.activation is not None:
+            params["m2.model.activation"] = args.activation
+        if args.lr_decay_start is not None:
+            params["m2.train.lr_decay_start"] = args.lr_decay_start
     if "m1_m2" in methods:
         params.update({"m1_m2.m1": m1_model, "m1_m2.pretrain": m1_pretrain,
                        "m1_m2.m2.hidden_units": [300], "m1_m2.m2.classifier_hidden_units": [300],
                        "m1_m2.m2.alpha": args.alpha_m1_m2, "m1_m2.train.epochs": 1000,
                        "m1_m2.train.optimizer": adam, "m1_m2.train.cpu_minutes": args.minutes_m1_m2,
                        "m1_m2.train.verbose": 0})
+        if args.lr_decay_start is not None:
+            params["m1_m2.train.lr_decay_start"] = args.lr_decay_start
     return run(sweep_command(methods, args, labels=args.labels, run_name=args.run_name or "bench-m1-m2-mnist",
                              params=params), "m1_m2_mnist", args)
 

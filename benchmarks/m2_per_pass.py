@@ -28,7 +28,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from common import params_text
+from common import params_text, store_uri
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -225,13 +225,13 @@ def main(argv=None) -> int:
     parser.add_argument("--wall-minutes", type=float, default=None,
                         help="train each run this long on the wall clock (train.wall_minutes; --passes the upper bound)")
     parser.add_argument("--threads", type=int, default=1, help="runtime.threads of every run")
-    parser.add_argument("--tracking-uri", default=None, help="default: MLFLOW_TRACKING_URI or sqlite:///mlflow.db")
+    parser.add_argument("--tracking-uri", default=None, help="default: benchmarks/stores/m2_per_pass.db")
     parser.add_argument("--run-name", default=None, help=f"parent run name (default {RUN_PREFIX}<n>variants-<p>p)")
     parser.add_argument("--summary", action="store_true", help="only print the tables from the store")
     parser.add_argument("--write", default=None, metavar="FILE",
                         help=f"write the section {SECTION!r} into FILE (benchmarks/RESULTS.md) from the store")
     args = parser.parse_args(argv)
-    uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{REPO / 'mlflow.db'}"
+    uri = args.tracking_uri or store_uri("m2_per_pass")
     os.environ["MLFLOW_TRACKING_URI"] = uri
     if not args.summary:
         unknown = [v for v in args.variants.split(",") if v not in VARIANTS]

@@ -40,7 +40,7 @@ def d2_config(name: str, e: int, lr: float) -> dict:
 
 
 def main(argv=None) -> int:
-    p = driver_arguments(__doc__)
+    p = driver_arguments(__doc__, store="r2d2")
     p.add_argument("--dataset", choices=["mnist", "cifar10"], default="mnist")
     p.add_argument("--data-path", default=None, help="MNIST IDX folder / CIFAR-10 .npz (default: the shared copies)")
     p.add_argument("--labels", default=None, help="total labels (default 100 mnist, 4000 cifar10)")

@@ -18,7 +18,7 @@ from common import SHARED_DATA, driver_arguments, run, sweep_command
 
 
 def main(argv=None) -> int:
-    p = driver_arguments(__doc__)
+    p = driver_arguments(__doc__, store="supervised_mnist")
     p.add_argument("--labels", default="100", help="total labels (default 100)")
     p.add_argument("--data-path", default=str(SHARED_DATA / "mnist"), help="folder of MNIST IDX files")
     p.add_argument("--epochs", type=int, default=100)

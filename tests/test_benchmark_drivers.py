@@ -26,6 +26,8 @@ DRIVERS = {  # driver, arguments -> (pipelines, children, RESULTS.md section)
     ("r2d2", ("--dataset", "cifar10", "--configs", "a,e")): (["r2d2"], 6, "r2d2_cifar10"),
     ("supervised_mnist", ()): (["supervised"], 3, "supervised_mnist"),
     ("m1_m2", ()): (["supervised", "m1", "m2", "m1_m2"], 12, "m1_m2_mnist"),
+    ("m1_m2", ("--methods", "m2,m1_m2", "--lr-decay-start", "0.5", "--activation", "relu")):
+        (["m2", "m1_m2"], 6, "m1_m2_mnist"),
 }
 
 
@@ -65,6 +67,8 @@ def test_driver_sweep_is_planned_and_checked(driver, extra, params, capsys, monk
     ns = cli._build_parser().parse_args(argv[1:])
     pipelines, children, section = DRIVERS[(driver, extra)]
     assert ns.pipelines.split(",") == pipelines
+    # each driver's sweeps go to its own committed store, benchmarks/stores/<driver>.db
+    assert ns.tracking_uri == f"sqlite:///{REPO / 'benchmarks' / 'stores' / (driver + '.db')}"
     plan = cli.plan_sweep(pipelines, cli.parse_int_list(ns.seeds, "seeds"), cli.parse_int_list(ns.labels, "labels"),
                           params=params, known=sorted(SCHEMAS), overrides=cli.parse_params(ns.params),
                           variants=cli.parse_variants(ns.variants))
@@ -73,6 +77,8 @@ def test_driver_sweep_is_planned_and_checked(driver, extra, params, capsys, monk
         merged = _merged(params, child.runtime_params)
         assert merged["runtime"]["threads"] == 1
         check_pipeline(child.pipeline, merged[child.pipeline])  # raises ConfigError on a bad key or value
+        if "--lr-decay-start" in extra:
+            assert merged[child.pipeline]["train"]["lr_decay_start"] == 0.5
     assert section in load_spec(REPO / "benchmarks" / "results_sections.yml")
     assert load_spec(REPO / "benchmarks" / "results_sections.yml")[section].parent == ns.run_name
 
