@@ -29,9 +29,10 @@ run: setup
 # small test's time is Python and graph tracing, not BLAS); PYTEST_WORKERS=0 runs in one process.
 # --dist worksteal + the longest tests first (@pytest.mark.heavy, tests/conftest.py): an idle worker
 # takes half of the other's queue, so both end within a few seconds of each other.
+# --durations=15: the 15 longest tests at the end of the run (where the suite's time goes).
 PYTEST_WORKERS ?= 2
 test: setup
-	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist worksteal tests
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist worksteal --durations=15 tests
 	$(BIN)/python -m pytest -q -s --runslow -m paper_smoke tests/test_paper_smoke.py
 
 test-all: setup

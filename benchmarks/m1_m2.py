@@ -2,12 +2,14 @@
 supervised MLP on the same split, real MNIST with 100 labels and 49,900 unlabeled images, each run
 stopped by its process-CPU budget (``train.cpu_minutes``, ``pretrain.cpu_minutes``).
 
-One ``ssl-pipelines sweep`` of the ``supervised``, ``m1``, ``m2`` and ``m1_m2`` pipelines (one
-parent run, a child per pipeline and seed; every run's test-error curve per epoch in MLflow), then
-the RESULTS.md section ``m1_m2_mnist``::
+Two tables, each one ``ssl-pipelines sweep`` (one parent run, a child per pipeline and seed; every
+run's test-error curve per epoch in MLflow) and its RESULTS.md section:
 
-    .venv/bin/python benchmarks/m1_m2.py --methods m2                       # 30 CPU-min per run
-    .venv/bin/python benchmarks/m1_m2.py --methods supervised,m1,m1_m2
+    .venv/bin/python benchmarks/m1_m2.py --table m2      # supervised + M2 (30 CPU-min per run): m2_mnist
+    .venv/bin/python benchmarks/m1_m2.py --table m1_m2   # M1 + M1+M2 (8 + 22 CPU-min): m1_m2_mnist
+
+The supervised row is the floor of M2: M2's classifier q(y|x) alone (same hidden units and
+activation) on the same labeled images.
 
 The previous script's protocol (``--minutes 30 --alpha 3.0 --lr 1e-3`` for M2; M1's pretraining
 8 CPU-min and M1+M2's M2 22 CPU-min, alpha 0.1): M2 with one softplus layer of 500, z = 50, Adam
@@ -25,11 +27,16 @@ import sys
 from common import SHARED_DATA, choice_list, driver_arguments, run, sweep_command
 
 METHODS = ["supervised", "m1", "m2", "m1_m2"]
+#: table -> (its pipelines, the sweep's parent run name, its RESULTS.md section)
+TABLES = {"m2": (["supervised", "m2"], "bench-m2-mnist", "m2_mnist"),
+          "m1_m2": (["m1", "m1_m2"], "bench-m1-m2-mnist", "m1_m2_mnist")}
 
 
 def main(argv=None) -> int:
     p = driver_arguments(__doc__, store="m1_m2")
-    p.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated, some of {','.join(METHODS)}")
+    p.add_argument("--table", choices=sorted(TABLES), default="m2", help="which table (default m2)")
+    p.add_argument("--methods", default=None,
+                   help=f"comma-separated, some of {','.join(METHODS)} (default: the table's)")
     p.add_argument("--labels", default="100")
     p.add_argument("--data-path", default=str(SHARED_DATA / "mnist"), help="folder of MNIST IDX files")
     p.add_argument("--max-unlabeled", type=int, default=49900)
@@ -45,7 +52,8 @@ def main(argv=None) -> int:
                         "CPU budget, then linear to 0 (default: conf/base's)")
     p.add_argument("--run-name", default=None)
     args = p.parse_args(argv)
-    methods = choice_list(p, args.methods, "--methods", METHODS)
+    table_methods, run_name, section = TABLES[args.table]
+    methods = choice_list(p, args.methods, "--methods", METHODS) if args.methods else table_methods
     adam = {"name": "adam", "learning_rate": 1e-3, "beta_1": 0.9, "beta_2": 0.999}
     m1_model = {"latent_dim": 50, "hidden_units": [500, 500], "likelihood": "bernoulli", "binarize": True,
                 "kl_warmup_steps": 0, "kl_weight": 1.0}
@@ -58,7 +66,8 @@ def main(argv=None) -> int:
                        f"{m}.evaluation.curve_every": 1})
     if "supervised" in methods:
         params.update({"supervised.model.backbone": "mlp",
-                       "supervised.model.backbone_kwargs": {"hidden_units": [500], "activation": "softplus",
+                       "supervised.model.backbone_kwargs": {"hidden_units": [500],
+                                                            "activation": args.activation or "softplus",
                                                             "filters": None, "dense_units": None, "dropout": None},
                        "supervised.train.epochs": 1000, "supervised.train.steps_per_epoch": 10,
                        "supervised.train.batch_size": 100, "supervised.train.augment": None,
@@ -84,8 +93,8 @@ def main(argv=None) -> int:
                        "m1_m2.train.verbose": 0})
         if args.lr_decay_start is not None:
             params["m1_m2.train.lr_decay_start"] = args.lr_decay_start
-    return run(sweep_command(methods, args, labels=args.labels, run_name=args.run_name or "bench-m1-m2-mnist",
-                             params=params), "m1_m2_mnist", args)
+    return run(sweep_command(methods, args, labels=args.labels, run_name=args.run_name or run_name,
+                             params=params), section, args)
 
 
 if __name__ == "__main__":

@@ -25,9 +25,10 @@ DRIVERS = {  # driver, arguments -> (pipelines, children, RESULTS.md section)
     ("r2d2", ()): (["r2d2"], 3, "r2d2_mnist"),
     ("r2d2", ("--dataset", "cifar10", "--configs", "a,e")): (["r2d2"], 6, "r2d2_cifar10"),
     ("supervised_mnist", ()): (["supervised"], 3, "supervised_mnist"),
-    ("m1_m2", ()): (["supervised", "m1", "m2", "m1_m2"], 12, "m1_m2_mnist"),
-    ("m1_m2", ("--methods", "m2,m1_m2", "--lr-decay-start", "0.5", "--activation", "relu")):
-        (["m2", "m1_m2"], 6, "m1_m2_mnist"),
+    ("m1_m2", ()): (["supervised", "m2"], 6, "m2_mnist"),
+    ("m1_m2", ("--table", "m1_m2", "--lr-decay-start", "0.5")): (["m1", "m1_m2"], 6, "m1_m2_mnist"),
+    ("m1_m2", ("--table", "m2", "--lr-decay-start", "0.5", "--activation", "relu")): (["supervised", "m2"], 6,
+                                                                                     "m2_mnist"),
 }
 
 
@@ -77,8 +78,11 @@ def test_driver_sweep_is_planned_and_checked(driver, extra, params, capsys, monk
         merged = _merged(params, child.runtime_params)
         assert merged["runtime"]["threads"] == 1
         check_pipeline(child.pipeline, merged[child.pipeline])  # raises ConfigError on a bad key or value
-        if "--lr-decay-start" in extra:
+        if "--lr-decay-start" in extra and child.pipeline in ("m2", "m1_m2"):
             assert merged[child.pipeline]["train"]["lr_decay_start"] == 0.5
+        if "relu" in extra:  # the floor is M2's classifier: same activation
+            kwargs = merged[child.pipeline]["model"].get("backbone_kwargs") or merged[child.pipeline]["model"]
+            assert kwargs["activation"] == "relu"
     assert section in load_spec(REPO / "benchmarks" / "results_sections.yml")
     assert load_spec(REPO / "benchmarks" / "results_sections.yml")[section].parent == ns.run_name
 
