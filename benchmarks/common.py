@@ -20,7 +20,7 @@ SHARED_DATA = Path(os.environ.get("SSL_PIPELINES_SHARED_DATA") or next(
     ROOT.parent / "shared" / "data"))
 SPEC = ROOT / "benchmarks" / "results_sections.yml"
 # the MLflow stores of the benchmark sweeps, one per driver (committed: metadata only, the artifacts
-# stay in the git-ignored mlartifacts/), so the RESULTS.md sections can be written again from them
+# stay in the git-ignored mlruns/), so the RESULTS.md sections can be written again from them
 STORES = ROOT / "benchmarks" / "stores"
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 CIFAR10_JPEG_ARCHIVE = SHARED_DATA / "cifar10_jpeg_full" / "cifar10_jpg_full.tar.xz"

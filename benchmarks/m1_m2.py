@@ -78,6 +78,7 @@ def main(argv=None) -> int:
                        "m1.train.verbose": 0})
     if "m2" in methods:
         params.update({"m2.model.hidden_units": [500], "m2.model.classifier_hidden_units": [500],
+                       "m2.model.binarize": True,  # dynamic binarization, the paper (METHODS.md §5.6)
                        "m2.model.alpha": args.alpha, "m2.train.epochs": 1000, "m2.train.batch_labeled": 10,
                        "m2.train.batch_unlabeled": 100, "m2.train.optimizer": adam,
                        "m2.train.cpu_minutes": args.minutes, "m2.train.verbose": 0})
