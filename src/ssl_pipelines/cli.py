@@ -16,6 +16,7 @@ Examples (from the project root)::
     ssl-pipelines sweep --pipelines inversion --labels 50,100 --run-name bench-inversion \
         --variant full: --variant ce_only:model.alpha=0,model.beta=0
     ssl-pipelines results --section inversion --spec benchmarks/results_sections.yml --write benchmarks/RESULTS.md
+    ssl-pipelines results --readme benchmarks/readme_results.yml --write README.md
 
 How a sweep talks to kedro-mlflow: when an MLflow run is active, kedro-mlflow logs the Kedro run
 into it and leaves it open. The sweep therefore starts the parent run, then for every
@@ -563,9 +564,13 @@ def _build_parser() -> argparse.ArgumentParser:
                          "from its sweep's parent run, printed or written with --write")
     rs.add_argument("--spec", default="benchmarks/results_sections.yml",
                     help="the sections' spec (default benchmarks/results_sections.yml)")
+    rs.add_argument("--readme", default=None, metavar="SPEC",
+                    help="instead of the report: the README results table of SPEC (benchmarks/readme_results.yml), "
+                         "every number copied from a RESULTS.md table; printed or written with --write README.md")
     rs.add_argument("--write", default=None, metavar="FILE",
                     help="with --section: replace the section(s) in FILE (e.g. benchmarks/RESULTS.md) between "
-                         "their <!-- section: NAME --> / <!-- end: NAME --> markers, keeping everything else")
+                         "their <!-- section: NAME --> / <!-- end: NAME --> markers, keeping everything else; "
+                         "with --readme: the README block <!-- section: readme_results -->")
     return parser
 
 
@@ -612,6 +617,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///mlflow.db"
             experiment = args.experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME") or reporting.DEFAULT_EXPERIMENT
+            if args.readme:
+                if args.sections:
+                    raise _config_error("--readme and --section are two different outputs: give one")
+                from ssl_pipelines.reporting_readme import write_readme_table
+
+                text = write_readme_table(args.readme, write=args.write)
+                print(text if args.write is None else f"wrote the README results table to {args.write}")
+                return 0
             if args.sections:
                 from ssl_pipelines.reporting_sections import write_sections
 
