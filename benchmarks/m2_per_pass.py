@@ -75,6 +75,9 @@ VARIANTS = {
     "softplus_relu_decay": {"m2.model.log_var_activation": "softplus", "m2.model.activation": "relu",
                             "m2.train.lr_decay_start": 0.5},
     "softplus_decay": {"m2.model.log_var_activation": "softplus", "m2.train.lr_decay_start": 0.5},
+    # + the classification weight of softplus_alpha10 (+0.7 points at pass 5 over softplus alone)
+    "softplus_relu_decay_alpha10": {"m2.model.log_var_activation": "softplus", "m2.model.activation": "relu",
+                                    "m2.train.lr_decay_start": 0.5, "m2.model.alpha": 10.0},
 }
 
 

@@ -53,6 +53,13 @@ PRESETS = {
         ("m2", "m2", 110, _M2 + ",m2.model.log_var_activation=linear"),
         ("m2", "m2", 110, _M2 + ",m2.model.log_var_activation=softplus"),
     ],
+    # M2 (issue 20): the settings when the issue was filed (linear log-variance, softplus hidden units,
+    # alpha 3) vs the 8-minute table's best (softplus log-variance, ReLU, alpha 10; alpha and the
+    # learning-rate decay change no work in the step)
+    "m2_issue_vs_relu_alpha10": [
+        ("m2", "m2", 110, _M2 + ",m2.model.log_var_activation=linear,m2.model.activation=softplus"),
+        ("m2", "m2", 110, _M2 + ",m2.model.log_var_activation=softplus,m2.model.activation=relu,m2.model.alpha=10.0"),
+    ],
 }
 
 
