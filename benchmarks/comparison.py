@@ -1,78 +1,44 @@
-"""All methods side by side, as a user compares them: one `ssl-pipelines sweep` over the chosen
-pipelines, seeds and label counts (parent + child MLflow runs), then the results table.
+"""Benchmark driver: all methods side by side on the embedded digits data, as a user compares them:
+one ``ssl-pipelines sweep`` over every registered pipeline (one parent run, a child per pipeline
+and seed), at one equal, small budget (``--epochs`` in every training stage), then the RESULTS.md
+section ``comparison_digits``::
 
-Runs in a throw-away copy of the project (its own MLflow store under benchmarks/runs/), writes
-``benchmarks/runs/comparison-<time>.json`` and prints the Markdown table.
+    .venv/bin/python benchmarks/comparison.py                      # every pipeline, 2 epochs, 3 seeds
+    .venv/bin/python benchmarks/comparison.py --pipelines m2,m1_m2 --epochs 5
 
-    nice -n 10 .venv/bin/python benchmarks/comparison.py --seeds 0,1,2 --labels 100 --epochs 3
-    nice -n 10 .venv/bin/python benchmarks/comparison.py --pipelines m2,m1_m2 --env paper \\
-        --params data.path=/work/shared/data/mnist --epochs 5
+It checks the comparison tooling (sweep -> parent/child MLflow runs -> the generated table) on every
+pipeline; at 2 epochs it is not a measure of the methods (their digits defaults run 12-60 epochs).
 
-`--epochs` sets `epochs` of every training stage of every pipeline (a reduced, equal budget; the
-defaults of each pipeline when omitted).
+The previous script's protocol (two sweeps, 2 seeds): ``--epochs 2`` for every pipeline, and for
+R2-D2 a reprediction after stage 2's first epoch and no learning-rate schedule
+(``r2d2.d2.repredict_at=[1]``, ``r2d2.d2.lr_schedule=[]``), M1+M2's M1 pretrained 20 epochs
+(``m1_m2.pretrain.epochs=20``): the defaults here, in one sweep.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import shutil
 import sys
-import time
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
+from common import choice_list, driver_arguments, run, sweep_command
+
+PIPELINES = ["supervised", "mean_teacher", "m1", "m2", "m1_m2", "inversion", "swwae_vgg", "hybridnet", "r2d2"]
+#: what the 2-epoch budget changes beyond ``--epochs`` (stage 2 of R2-D2 must repredict inside its
+#: 2 epochs; M1+M2 needs an M1 worth building on)
+SHORT_BUDGET = {"r2d2.d2.repredict_at": [1], "r2d2.d2.lr_schedule": [], "m1_m2.pretrain.epochs": 20}
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--pipelines", default=None, help="comma-separated (default: every registered pipeline)")
-    parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--labels", default="100", help="total label counts, comma-separated")
-    parser.add_argument("--epochs", type=int, default=None, help="epochs of every stage (default: each pipeline's)")
-    parser.add_argument("--params", default="train.verbose=0", help="extra key=value,... (see ssl-pipelines sweep)")
-    parser.add_argument("--data-path", default=None, help="sets data.path of every pipeline (e.g. MNIST IDX folder)")
-    parser.add_argument("--env", default=None, help="Kedro env, e.g. paper")
-    parser.add_argument("--keep-going", action="store_true", default=True)
-    args = parser.parse_args(argv)
-
-    import os
-
-    os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
-    from ssl_pipelines.cli import available_pipelines, parse_int_list, parse_params, run_sweep
-    from ssl_pipelines.reporting import to_markdown
-
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    work = HERE / "runs" / f"comparison-{stamp}"
-    work.mkdir(parents=True)
-    for item in ("conf", "pyproject.toml"):
-        src = REPO / item
-        (shutil.copytree(src, work / item, ignore=shutil.ignore_patterns("local")) if src.is_dir()
-         else shutil.copy(src, work / item))
-    (work / "conf" / "local").mkdir(exist_ok=True)
-    (work / "src").mkdir()
-    uri = f"sqlite:///{work / 'mlflow.db'}"
-    os.environ["MLFLOW_TRACKING_URI"] = uri
-
-    pipelines = args.pipelines.split(",") if args.pipelines else available_pipelines()
-    overrides = parse_params(args.params)
-    if args.data_path:
-        overrides["data.path"] = args.data_path
-    start = time.time()
-    result = run_sweep(pipelines, parse_int_list(args.seeds, "seeds"), parse_int_list(args.labels, "labels"),
-                       project_path=work, env=args.env, epochs=args.epochs, overrides=overrides,
-                       keep_going=args.keep_going, run_name=f"comparison-{stamp}", report_dir=work / "reports")
-    table = result["table"]
-    payload = {"command": " ".join([Path(sys.executable).name, *sys.argv]), "seeds": args.seeds,
-               "labels": args.labels, "epochs": args.epochs, "env": args.env or "base", "tracking_uri": uri,
-               "parent_run_id": result["parent_run_id"], "wall_seconds": round(time.time() - start, 1),
-               "children": result["children"], "table": json.loads(table.to_json(orient="records"))}
-    out = HERE / "runs" / f"comparison-{stamp}.json"
-    out.write_text(json.dumps(payload, indent=2, default=str))
-    print(to_markdown(table))
-    print(f"wall time {payload['wall_seconds']} s; results {out}; reports {work / 'reports'}")
-    return 0
+    p = driver_arguments(__doc__, store="comparison")
+    p.add_argument("--pipelines", default=",".join(PIPELINES), help="comma-separated (default: all nine)")
+    p.add_argument("--labels", default="100", help="total labels (default 100)")
+    p.add_argument("--epochs", type=int, default=2, help="epochs of every training stage (default 2)")
+    p.add_argument("--run-name", default="bench-comparison-digits")
+    args = p.parse_args(argv)
+    pipelines = choice_list(p, args.pipelines, "--pipelines", PIPELINES)
+    params = {"train.verbose": 0}
+    params.update({k: v for k, v in SHORT_BUDGET.items() if k.split(".")[0] in pipelines})
+    argv = sweep_command(pipelines, args, labels=args.labels, run_name=args.run_name, params=params)
+    return run(argv + ["--epochs", str(args.epochs), "--keep-going"], "comparison_digits", args)
 
 
 if __name__ == "__main__":

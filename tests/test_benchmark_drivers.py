@@ -29,6 +29,8 @@ DRIVERS = {  # driver, arguments -> (pipelines, children, RESULTS.md section)
     ("m1_m2", ("--table", "m1_m2", "--lr-decay-start", "0.5")): (["m1", "m1_m2"], 6, "m1_m2_mnist"),
     ("m1_m2", ("--table", "m2", "--lr-decay-start", "0.5", "--activation", "relu")): (["supervised", "m2"], 6,
                                                                                      "m2_mnist"),
+    ("comparison", ()): (["supervised", "mean_teacher", "m1", "m2", "m1_m2", "inversion", "swwae_vgg", "hybridnet",
+                          "r2d2"], 27, "comparison_digits"),
 }
 
 
@@ -72,7 +74,7 @@ def test_driver_sweep_is_planned_and_checked(driver, extra, params, capsys, monk
     assert ns.tracking_uri == f"sqlite:///{REPO / 'benchmarks' / 'stores' / (driver + '.db')}"
     plan = cli.plan_sweep(pipelines, cli.parse_int_list(ns.seeds, "seeds"), cli.parse_int_list(ns.labels, "labels"),
                           params=params, known=sorted(SCHEMAS), overrides=cli.parse_params(ns.params),
-                          variants=cli.parse_variants(ns.variants))
+                          variants=cli.parse_variants(ns.variants), epochs=ns.epochs)
     assert len(plan) == children
     for child in plan:
         merged = _merged(params, child.runtime_params)
