@@ -21,20 +21,22 @@ import sys
 
 from common import choice_list, driver_arguments, run, sweep_command
 
-PIPELINES = ["supervised", "mean_teacher", "m1", "m2", "m1_m2", "inversion", "swwae_vgg", "hybridnet", "r2d2"]
 #: what the 2-epoch budget changes beyond ``--epochs`` (stage 2 of R2-D2 must repredict inside its
 #: 2 epochs; M1+M2 needs an M1 worth building on)
 SHORT_BUDGET = {"r2d2.d2.repredict_at": [1], "r2d2.d2.lr_schedule": [], "m1_m2.pretrain.epochs": 20}
 
 
 def main(argv=None) -> int:
+    from ssl_pipelines.cli import available_pipelines
+
+    registered = available_pipelines()
     p = driver_arguments(__doc__, store="comparison")
-    p.add_argument("--pipelines", default=",".join(PIPELINES), help="comma-separated (default: all nine)")
+    p.add_argument("--pipelines", default=",".join(registered), help="comma-separated (default: every registered one)")
     p.add_argument("--labels", default="100", help="total labels (default 100)")
     p.add_argument("--epochs", type=int, default=2, help="epochs of every training stage (default 2)")
     p.add_argument("--run-name", default="bench-comparison-digits")
     args = p.parse_args(argv)
-    pipelines = choice_list(p, args.pipelines, "--pipelines", PIPELINES)
+    pipelines = choice_list(p, args.pipelines, "--pipelines", registered)
     params = {"train.verbose": 0}
     params.update({k: v for k, v in SHORT_BUDGET.items() if k.split(".")[0] in pipelines})
     argv = sweep_command(pipelines, args, labels=args.labels, run_name=args.run_name, params=params)
