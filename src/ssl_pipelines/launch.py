@@ -47,7 +47,7 @@ import tempfile
 from pathlib import Path
 from typing import Sequence
 
-from ssl_pipelines.data.errors import ConfigError
+from ssl_pipelines.errors import ConfigError
 
 STRATEGY_PARAM = "runtime.strategy=multi_worker"
 

@@ -1,9 +1,5 @@
-"""Errors raised on bad input, before any training starts."""
+"""Errors raised on bad input, before any training starts (defined in :mod:`ssl_pipelines.errors`)."""
 
+from ssl_pipelines.errors import ConfigError, DataError
 
-class DataError(ValueError):
-    """Bad data or data parameters. The message names the bad value and what was expected."""
-
-
-class ConfigError(ValueError):
-    """A bad parameter value. The message names the parameter, its value and what was expected."""
+__all__ = ["ConfigError", "DataError"]
