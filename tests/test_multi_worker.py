@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from ssl_pipelines.cli import parse_params, set_dotted
 from ssl_pipelines.data import ConfigError
 from ssl_pipelines.launch import free_ports, kedro_args_with_strategy, parse_workers, tf_config, worker_command
 
@@ -285,28 +286,6 @@ def _curves(project: Path) -> dict[str, list[float]]:
             for key in runs[0].data.metrics}
 
 
-def _nested(params: str) -> dict:
-    """``--params`` text (``a.b=1,a.c=[1]``) as the nested dict a ``KedroSession`` takes."""
-    import yaml
-
-    nested: dict = {}
-    for item in params.split(","):
-        key, value = item.split("=", 1)
-        *parents, leaf = key.split(".")
-        node = nested
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = yaml.safe_load(value)
-    return nested
-
-
-def _kedro_single(project: Path, args: list[str]) -> None:
-    kedro = os.path.join(os.path.dirname(sys.executable), "kedro")
-    done = subprocess.run([kedro, *args], cwd=project, capture_output=True, text=True, timeout=400,
-                          env=_env(MLFLOW_TRACKING_URI=f"sqlite:///{project / 'mlflow.db'}"))
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-
-
 TIMING = ("per_second", "time", "minutes")  # wall-clock metrics differ between any two runs
 #: R2-D2's three stages cut to a few steps; stage 2 repredicts after its first epoch, so the
 #: pseudo-label table (all-gathered across replicas in every step) and a reprediction are both in
@@ -346,7 +325,10 @@ def test_two_worker_r2d2_kedro_run_matches_one_process(tmp_path, kedro_project):
     # the single-process reference runs in this test process (a third TensorFlow start-up saved);
     # runtime.threads cannot change once TensorFlow has started here, and the thread count does not
     # change these small nets' sums beyond the 1e-5 compared
-    single, _ = kedro_project("r2d2", params=_nested(R2D2_TINY))
+    nested: dict = {}
+    for key, value in parse_params(R2D2_TINY).items():  # --params text as the nested dict a KedroSession takes
+        set_dotted(nested, key, value)
+    single, _ = kedro_project("r2d2", params=nested)
     one = _curves(single)
     assert two.keys() == one.keys()
     for key, values in one.items():

@@ -39,16 +39,10 @@ from typing import Any, Sequence
 import click
 import yaml
 
+from ssl_pipelines.errors import ConfigError  # imports nothing: `ssl-pipelines --help` stays free of TensorFlow
+
 
 logger = logging.getLogger("ssl_pipelines.sweep")
-
-
-def _config_error(message: str) -> ValueError:
-    """``ssl_pipelines.data.ConfigError(message)``, imported only when raised: ``ssl-pipelines
-    --help`` must not pay for importing the library (TensorFlow)."""
-    from ssl_pipelines.data.errors import ConfigError
-
-    return ConfigError(message)
 
 
 # === Argument parsing helpers (pure) ===
@@ -57,11 +51,11 @@ def parse_int_list(text: str, name: str) -> list[int]:
     try:
         values = [int(v) for v in str(text).split(",") if v.strip() != ""]
     except ValueError:
-        raise _config_error(f"--{name} expects comma-separated integers, e.g. 0,1,2; got {text!r}") from None
+        raise ConfigError(f"--{name} expects comma-separated integers, e.g. 0,1,2; got {text!r}") from None
     if not values:
-        raise _config_error(f"--{name} expects at least one integer, got {text!r}")
+        raise ConfigError(f"--{name} expects at least one integer, got {text!r}")
     if name != "seeds" and any(v <= 0 for v in values):
-        raise _config_error(f"--{name} expects positive integers, got {text!r}")
+        raise ConfigError(f"--{name} expects positive integers, got {text!r}")
     return values
 
 
@@ -85,11 +79,11 @@ def parse_params(text: str | None) -> dict[str, Any]:
         if not item.strip():
             continue
         if "=" not in item:
-            raise _config_error(f"--params expects key=value pairs separated by commas, got {item!r}")
+            raise ConfigError(f"--params expects key=value pairs separated by commas, got {item!r}")
         key, value = item.split("=", 1)
         key = key.strip()
         if not key:
-            raise _config_error(f"--params has an empty key in {item!r}")
+            raise ConfigError(f"--params has an empty key in {item!r}")
         out[key] = yaml.safe_load(value) if value.strip() != "" else None
     return out
 
@@ -115,12 +109,12 @@ def parse_variant(text: str) -> Variant:
     name, sep, rest = str(text).partition(":")
     name = name.strip()
     if not VARIANT_NAME.match(name):
-        raise _config_error(f"--variant expects NAME:key=value,key=value with NAME made of letters, digits, "
+        raise ConfigError(f"--variant expects NAME:key=value,key=value with NAME made of letters, digits, "
                             f"'_', '.', '+', '-' (e.g. ce_only:model.alpha=0); got {text!r}")
     try:
         overrides = parse_params(rest) if sep else {}
     except ValueError as exc:
-        raise _config_error(f"--variant {text!r}: {str(exc).replace('--params ', '')}") from None
+        raise ConfigError(f"--variant {text!r}: {str(exc).replace('--params ', '')}") from None
     return Variant(name, overrides, rest.strip())
 
 
@@ -130,7 +124,7 @@ def parse_variants(texts: Sequence[str] | None) -> list[Variant]:
     names = [v.name for v in variants]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
-        raise _config_error(f"--variant names must be distinct; repeated: {', '.join(repeated)}")
+        raise ConfigError(f"--variant names must be distinct; repeated: {', '.join(repeated)}")
     return variants
 
 
@@ -141,7 +135,7 @@ def set_dotted(tree: dict, dotted: str, value: Any) -> dict:
     for part in parts[:-1]:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
-            raise _config_error(f"--params key {dotted!r}: {part!r} is not a section")
+            raise ConfigError(f"--params key {dotted!r}: {part!r} is not a section")
     node[parts[-1]] = value
     return tree
 
@@ -175,7 +169,7 @@ def runtime_params_for(pipeline: str, *, seed: int, labels: int | None, labels_p
     """
     own = params.get(pipeline)
     if not isinstance(own, dict):
-        raise _config_error(f"pipeline {pipeline!r} has no parameters section {pipeline!r}:")
+        raise ConfigError(f"pipeline {pipeline!r} has no parameters section {pipeline!r}:")
     tree: dict = {pipeline: {"seed": int(seed)}}
     if labels is not None:
         tree[pipeline]["data"] = {"num_labeled": int(labels), "labels_per_class": None}
@@ -184,7 +178,7 @@ def runtime_params_for(pipeline: str, *, seed: int, labels: int | None, labels_p
     if epochs is not None:
         sections = epoch_sections(own)
         if not sections:
-            raise _config_error(f"--epochs: pipeline {pipeline!r} has no section with an 'epochs' key")
+            raise ConfigError(f"--epochs: pipeline {pipeline!r} has no section with an 'epochs' key")
         for section in sections:
             set_dotted(tree, f"{pipeline}.{section}.epochs", int(epochs))
     if checkpoint_dir is not None:
@@ -206,7 +200,7 @@ def check_overrides(overrides: dict[str, Any], pipelines: Sequence[str], params:
         if head in pipelines or head in params:
             continue
         if not any(isinstance(params.get(p), dict) and head in params[p] for p in pipelines):
-            raise _config_error(f"--params key {key!r}: {head!r} is neither a swept pipeline ({', '.join(pipelines)}), "
+            raise ConfigError(f"--params key {key!r}: {head!r} is neither a swept pipeline ({', '.join(pipelines)}), "
                               f"a top-level parameter, nor a section of a swept pipeline's parameters")
 
 
@@ -309,7 +303,7 @@ def fit_labeled_batches(pipeline: str, labels: int | None, params: dict, tree: d
         if isinstance(value, bool) or not isinstance(value, int) or value <= labels:
             continue
         if not adapt:
-            raise _config_error(f"--labels {labels}: {pipeline}.{key}={value} is larger than the {labels} labeled "
+            raise ConfigError(f"--labels {labels}: {pipeline}.{key}={value} is larger than the {labels} labeled "
                               f"examples; lower it with --params {pipeline}.{key}={labels}")
         set_dotted(tree, f"{pipeline}.{key}", int(labels))
         notes.append(f"{pipeline}.{key}: {value} -> {labels} (only {labels} labeled examples)")
@@ -337,13 +331,13 @@ def plan_sweep(pipelines: Sequence[str], seeds: Sequence[int], labels: Sequence[
     pipelines = [p.strip() for p in pipelines if p.strip()]
     unknown = [p for p in pipelines if p not in known]
     if not pipelines or unknown:
-        raise _config_error(f"--pipelines: unknown pipeline(s) {unknown or pipelines!r}; expected some of {list(known)}")
+        raise ConfigError(f"--pipelines: unknown pipeline(s) {unknown or pipelines!r}; expected some of {list(known)}")
     check_overrides(overrides, pipelines, params)
     for v in variants or ():
         try:
             check_overrides(v.overrides, pipelines, params)
         except ValueError as exc:
-            raise _config_error(f"--variant {v.name}: {exc}") from None
+            raise ConfigError(f"--variant {v.name}: {exc}") from None
     if labels_per_class:
         grid: list[tuple[int | None, int | None]] = [(None, int(k)) for k in labels_per_class]
     else:
@@ -619,7 +613,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             experiment = args.experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME") or reporting.DEFAULT_EXPERIMENT
             if args.readme:
                 if args.sections:
-                    raise _config_error("--readme and --section are two different outputs: give one")
+                    raise ConfigError("--readme and --section are two different outputs: give one")
                 from ssl_pipelines.reporting_readme import write_readme_table
 
                 text = write_readme_table(args.readme, write=args.write)
@@ -632,7 +626,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(text if args.write is None else f"wrote section(s) {', '.join(args.sections)} to {args.write}")
                 return 0
             if args.write is not None:
-                raise _config_error("--write needs --section NAME (the report itself goes to --out)")
+                raise ConfigError("--write needs --section NAME (the report itself goes to --out)")
             out = reporting.write_report(args.out, uri, experiment, parent_run_id=args.parent,
                                          num_classes=args.num_classes, all_runs=args.all_runs)
             print(f"runs of sweep {out['parent_run_id']}" if out["parent_run_id"] else "every method run")

@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from ssl_pipelines.data.errors import ConfigError
+from ssl_pipelines.errors import ConfigError
 from ssl_pipelines.reporting_sections import replace_section
 
 README_SECTION = "readme_results"

@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from ssl_pipelines.errors import ConfigError
 from ssl_pipelines.published import canonical_dataset, published_for
 
 STD_CONVENTIONS = {"sample": 1, "population": 0}
@@ -54,8 +55,6 @@ RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
 def _spec_error(where: str, value: Any, expected: str) -> ValueError:
-    from ssl_pipelines.data.errors import ConfigError
-
     return ConfigError(f"{where} must be {expected}, got {value!r}")
 
 
