@@ -32,6 +32,18 @@ def store_uri(name: str) -> str:
     return f"sqlite:///{STORES / (name + '.db')}"
 
 
+def portable(path: str | os.PathLike) -> str:
+    """``path`` (absolute, or relative to the current folder) relative to the repository root, so that
+    the ``sweep.command`` a RESULTS.md table prints runs on any checkout with ``../shared`` beside it."""
+    return Path(os.path.relpath(Path(path).resolve(), ROOT)).as_posix()
+
+
+def portable_uri(uri: str) -> str:
+    """A ``sqlite:///`` tracking URI with its file :func:`portable`; other URIs unchanged."""
+    prefix = "sqlite:///"
+    return prefix + portable(uri[len(prefix):]) if uri.startswith(prefix) else uri
+
+
 def driver_arguments(description: str, store: str, seeds: str = "0,1,2") -> argparse.ArgumentParser:
     """The options every driver has: seeds, threads per run, the MLflow store (default the driver's
     ``benchmarks/stores/<store>.db``), a dry run."""
@@ -66,9 +78,14 @@ def params_text(params: dict) -> str:
 
 def sweep_command(pipelines: list[str], args, *, labels: str, run_name: str, params: dict,
                   variants: dict[str, dict] | None = None) -> list[str]:
-    """The argv of ``ssl-pipelines sweep`` (without the program name)."""
+    """The argv of ``ssl-pipelines sweep`` (without the program name), to run from the repository root:
+    the project, the store and every ``*.path`` parameter relative to it (:func:`portable`), so the
+    command recorded in MLflow (``sweep.command``) and printed above a RESULTS.md table names no folder
+    of the machine that ran it."""
+    params = {k: portable(v) if k.split(".")[-1] == "path" and isinstance(v, (str, os.PathLike)) else v
+              for k, v in params.items()}
     argv = ["sweep", "--pipelines", ",".join(pipelines), "--seeds", args.seeds, "--labels", labels,
-            "--run-name", run_name, "--project-path", str(ROOT), "--tracking-uri", args.tracking_uri,
+            "--run-name", run_name, "--project-path", ".", "--tracking-uri", portable_uri(args.tracking_uri),
             "--params", params_text({**params, "runtime.threads": args.threads})]
     for name, keys in (variants or {}).items():
         argv += ["--variant", f"{name}:{params_text(keys)}"]
@@ -76,11 +93,15 @@ def sweep_command(pipelines: list[str], args, *, labels: str, run_name: str, par
 
 
 def run(sweep_argv: list[str], section: str, args) -> int:
-    """Run the sweep, then write (or print) its RESULTS.md section from the same store."""
+    """Run the sweep from the repository root (its paths are relative to it, see :func:`sweep_command`),
+    then write (or print) its RESULTS.md section from the same store."""
     print("ssl-pipelines " + shlex.join(sweep_argv), flush=True)
     if args.dry_run:
         return 0
     from ssl_pipelines import cli
+
+    args.tracking_uri = portable_uri(args.tracking_uri)  # before the chdir: relative to where the user is
+    os.chdir(ROOT)
 
     rc = cli.main(sweep_argv)
     if rc != 0:

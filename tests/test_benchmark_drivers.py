@@ -69,8 +69,14 @@ def test_driver_sweep_is_planned_and_checked(driver, extra, params, capsys, monk
     ns = cli._build_parser().parse_args(argv[1:])
     pipelines, children, section = DRIVERS[(driver, extra)]
     assert ns.pipelines.split(",") == pipelines
-    # each driver's sweeps go to its own committed store, benchmarks/stores/<driver>.db
-    assert ns.tracking_uri == f"sqlite:///{REPO / 'benchmarks' / 'stores' / (driver + '.db')}"
+    # each driver's sweeps go to its own committed store, benchmarks/stores/<driver>.db, and the command
+    # (recorded as sweep.command, printed above the table) names no folder of this machine
+    assert ns.tracking_uri == f"sqlite:///benchmarks/stores/{driver}.db"
+    assert ns.project_path == "."
+    assert str(REPO) not in " ".join(argv) and str(REPO.parent) not in " ".join(argv)
+    for key, value in cli.parse_params(ns.params).items():
+        if key.endswith(".path"):
+            assert not value.startswith("/"), (key, value)
     plan = cli.plan_sweep(pipelines, cli.parse_int_list(ns.seeds, "seeds"), cli.parse_int_list(ns.labels, "labels"),
                           params=params, known=sorted(SCHEMAS), overrides=cli.parse_params(ns.params),
                           variants=cli.parse_variants(ns.variants), epochs=ns.epochs)
