@@ -123,7 +123,7 @@ def cached_cifar10_npz(archive: str | Path = CIFAR10_JPEG_ARCHIVE, cache: str | 
     return cache
 
 
-# === For swwae_vgg.py, which still runs the pipeline's node functions itself ===
+# === Result files of the hand-run timing scripts (swwae_vgg.py --speed-only, multi_worker.py) ===
 RUNS = ROOT / "benchmarks" / "runs"
 
 

@@ -29,6 +29,7 @@ DRIVERS = {  # driver, arguments -> (pipelines, children, RESULTS.md section)
     ("m1_m2", ("--table", "m1_m2", "--lr-decay-start", "0.5")): (["m1", "m1_m2"], 6, "m1_m2_mnist"),
     ("m1_m2", ("--table", "m2", "--lr-decay-start", "0.5", "--activation", "relu")): (["supervised", "m2"], 6,
                                                                                      "m2_mnist"),
+    ("swwae_vgg", ()): (["swwae_vgg"], 9, "swwae_vgg_cifar10"),
     ("comparison", ()): (cli.available_pipelines(), 27, "comparison_digits"),  # 9 registered x 3 seeds
 }
 

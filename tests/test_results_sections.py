@@ -145,6 +145,8 @@ def test_std_convention_and_formatting():
     ("sections: {a: {parent: p, prose: nope.md}}", "sections.a.prose must be a file"),
     ("sections: {a: {parent: p, columns: [{column: speed}]}}", "columns\\[0\\].column must be one of"),
     ("sections: {a: {parent: p, columns: [{metric: test.error, digits: 9}]}}", "digits must be an integer in 0..6"),
+    ("sections: {a: {parent: p, paper: {b: swwae_vgg/SWWAE-none}}}", "sections.a.paper.b must be a published.py "
+                                                                      "method/variant"),
 ])
 def test_bad_specs_are_named(tmp_path, spec, message):
     path = tmp_path / "spec.yml"
@@ -188,3 +190,23 @@ def test_rows_say_whether_they_agree_with_the_previous_script(tmp_path):
     path.write_text("sections: {a: {parent: p, previous: {x/1: 'fast'}}}")
     with pytest.raises(ConfigError, match="sections.a.previous must be a mapping"):
         load_spec(path)
+
+
+def test_a_variant_row_names_one_row_of_the_papers_table(tmp_path):
+    """``paper: {variant: method/row}``: the published row of that name, shown with its own data set even
+    when the run's data set and label count differ (SWWAE's ImageNet rows beside a CIFAR-10 run)."""
+    from types import SimpleNamespace
+
+    from ssl_pipelines.reporting_sections import section_rows
+
+    path = tmp_path / "spec.yml"
+    path.write_text("sections:\n  a:\n    parent: p\n    columns: [{column: variant}, {column: paper}]\n"
+                    "    paper: {baseline: supervised/VGGNet, swwae_all: swwae_vgg/SWWAE-all}\n")
+    spec = load_spec(path)["a"]
+
+    def run(variant):
+        tags = {"method": "swwae_vgg", "variant": variant, "seed": "0", "labels": "3000", "dataset": "npz"}
+        return SimpleNamespace(data=SimpleNamespace(tags=tags, metrics={}, params={}))
+
+    _, rows = section_rows([run("baseline"), run("swwae_all")], spec)
+    assert rows == [["baseline", "29.05 (imagenet2012, VGGNet)"], ["swwae_all", "27.39 (imagenet2012, SWWAE-all)"]]

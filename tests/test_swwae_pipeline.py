@@ -73,6 +73,32 @@ def test_layerwise_variant_skips_step_3(split):
             np.testing.assert_array_equal(a, np.asarray(w))
 
 
+@pytest.mark.heavy(8)
+def test_unpooling_none_is_the_vggnet_baseline(split):
+    """``model.unpooling: none`` (the paper's VGGNet row, the benchmark's baseline arm): no decoders,
+    Steps 2-3 skipped, Step 4 trains the Step-1 classifier with cross-entropy only (the reconstruction
+    weights of ``finetune.loss`` are ignored); the reconstruction figure shows the inputs only."""
+    from ssl_pipelines.methods import SupervisedClassifier
+    from ssl_pipelines.pipelines.swwae_vgg.nodes import plot_reconstructions
+
+    model = {**MODEL, "unpooling": "none"}
+    backbone, _, _ = pretrain_classifier(split, model, PRETRAIN, 0)
+    before = _snapshot(backbone)
+    decoders, h2 = train_layerwise_decoders(backbone, split, model, STAGE, 0)
+    assert decoders == [] and h2 == {"skipped": [1.0]}
+    decoders, h3 = train_chained_decoder(backbone, decoders, split, model, STAGE, 0)
+    assert decoders == [] and h3 == {"skipped": [1.0]}
+    ft = {**STAGE, "loss": {"weights": {"image": 1.0, "pool1": 0.1, "pool2": 0.1}}}
+    trained, history, metrics = finetune_swwae(backbone, decoders, split, model, ft, 0, {}, h2, h3)
+    assert isinstance(trained, SupervisedClassifier) and trained.backbone is backbone
+    assert any(not np.allclose(a, np.asarray(w)) for a, w in zip(before, backbone.weights))
+    finetune = history["stages"]["finetune"]
+    assert len(finetune["loss"]) == STAGE["epochs"] and not any(k.startswith("recon") for k in finetune)
+    assert 0.0 <= metrics["test_error"]["value"] <= 100.0
+    figure = plot_reconstructions(trained, split, {"num_images": 4})
+    assert len(figure.axes) == 4  # one row: the inputs
+
+
 @pytest.mark.parametrize("model, pretrain, match", [
     ({**MODEL, "unpooling": "bilinear"}, PRETRAIN, "model.unpooling"),
     ({**MODEL, "variant": "middle"}, PRETRAIN, "model.variant"),

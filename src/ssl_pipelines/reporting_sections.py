@@ -17,7 +17,8 @@ newest of that name, or its run id), the table's rows and columns and the prose 
           - {metric: test.error, header: "test error %"}
           - {param: inversion.train.steps_per_epoch, header: steps/epoch}
           - {column: paper}
-        paper: {ce_only: null}        # variant -> the published.py method of its row (null: none)
+        paper: {ce_only: null}        # variant -> the published.py method of its row (null: none), or
+                                      # method/variant for one row of a paper's table (swwae_vgg/SAE-first)
         previous: {inversion/100: "12.93 ± 1.40"}   # the old script's number of a row (variant or
                                       # method / labels; or {metric: "mean ± std"}), for the columns
                                       # `previous` and `agrees` (|mean - previous| <= the two stds)
@@ -139,6 +140,10 @@ def load_spec(path: str | Path) -> dict[str, SectionSpec]:
         paper = s.get("paper") or {}
         if not isinstance(paper, dict):
             raise _spec_error(f"{where}.paper", paper, "a mapping variant -> published method (or null)")
+        for variant, key in paper.items():
+            if key is not None and "/" in str(key) and not _published(str(key), None, None):
+                raise _spec_error(f"{where}.paper.{variant}", key, "a published.py method/variant (a row of "
+                                  "src/ssl_pipelines/published.py)")
         previous = s.get("previous") or {}
         first = next((c.key for c in columns if c.kind == "metric"), None)
         try:
@@ -224,14 +229,25 @@ def agreement(values: list[float], previous: str, ddof: int = 1, digits: int = 2
     return f"{'yes' if abs(delta) <= std + old[1] else 'no'} ({delta:+.{digits}f})"
 
 
+def _published(key: str, dataset: str | None, labels: int | None) -> list:
+    """The published numbers of ``key`` = ``method`` or ``method/variant`` (one row of a paper's table,
+    e.g. ``swwae_vgg/SWWAE-all``); a named row is shown even when its data set and label count differ."""
+    method, _, row = key.partition("/")
+    found = [p for p in published_for(method, dataset, labels) if not row or p.variant == row]
+    if not found and row:
+        found = [p for p in published_for(method) if p.variant == row]
+    return found
+
+
 def _paper(method: str, dataset: str | None, labels: int | None, variant: str | None, spec: SectionSpec) -> str:
     key = spec.paper.get(variant, method) if variant is not None else spec.paper.get(method, method)
     if key is None or labels is None:
         return "–"
-    same = published_for(key, dataset, labels)
+    same = [p for p in _published(key, dataset, labels)
+            if dataset is None or p.dataset == canonical_dataset(dataset)]
     if same:
         return "; ".join(p.label() + (f" ({p.variant})" if p.variant else "") for p in same)
-    other = published_for(key, None, labels)
+    other = _published(key, None, labels)
     return "; ".join(f"{p.label()} ({p.dataset}" + (f", {p.variant}" if p.variant else "") + ")" for p in other) or "–"
 
 

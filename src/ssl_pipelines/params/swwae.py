@@ -19,6 +19,9 @@ LOSS_KEYS = frozenset({"reduction", "classification_weight", "weights", "stop_gr
                        "reconstruct_unlabeled"})
 DENSE_KEYS = frozenset({"enabled", "scales", "flip", "average", "batch_size"})
 INITS = ("train", "imagenet")
+# ``model.unpooling: none`` is the paper's plain VGGNet row: no decoders, Steps 2-3 skipped, Step 4
+# trains the classifier further with cross-entropy only for the same budget (the baseline arm)
+NO_DECODERS = "none"
 VGG_TARGETS = ("image", "pool1", "pool2", "pool3", "pool4")  # every reconstruction target VGG16 can have
 MAX_LEVELS = len(VGG_TARGETS)
 
@@ -36,7 +39,7 @@ def parse_model(params: dict | None) -> SWWAEModelParams:
     s = Section("model", params, MODEL_KEYS)
     pos = s.ints("fixed_position", [1, 1], minimum=0, min_length=2)
     return SWWAEModelParams(backbone_kwargs=s.mapping("backbone_kwargs"),
-                            unpooling=s.choice("unpooling", "swwae", sorted(UNPOOLING_MODES)),
+                            unpooling=s.choice("unpooling", "swwae", [*sorted(UNPOOLING_MODES), NO_DECODERS]),
                             variant=s.choice("variant", "all", list(VARIANTS)),
                             decoder_init_stddev=s.number("decoder_init_stddev", 0.001, low_open=True),
                             fixed_position=tuple(pos[:2]))

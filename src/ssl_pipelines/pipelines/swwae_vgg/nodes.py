@@ -5,6 +5,8 @@ trained with cross-entropy on the labeled split. Step 2 ``train_layerwise_decode
 decoder per level, encoder frozen, every reconstruction weight 1. Step 3 ``train_chained_decoder``
 (``-first`` / ``-all`` only): the chained decoder initialised from Step 2, encoder still frozen.
 Step 4 ``finetune_swwae``: the whole network on classification + weighted reconstruction.
+``model.unpooling: none`` is the paper's plain VGGNet row: Steps 2-3 are skipped and Step 4 trains
+the Step-1 classifier further with cross-entropy only, for the same budget.
 Pure functions: parameters and arrays in, models/histories/metrics/figures out.
 """
 
@@ -25,6 +27,8 @@ from ssl_pipelines.methods.swwae import decoder_pretraining_kwargs
 from ssl_pipelines.models import build_backbone, build_vgg16_decoders, load_vgg16_weights
 from ssl_pipelines.params import parse_evaluation
 from ssl_pipelines.params.swwae import (
+    MAX_LEVELS,
+    NO_DECODERS,
     parse_decoder_stage,
     parse_dense,
     parse_finetune,
@@ -119,6 +123,8 @@ def train_layerwise_decoders(backbone, split, model_params: dict, stage_params: 
         ``[D_1, ..., D_L]`` and the stage history (with ``frozen_encoder_max_abs_change``).
     """
     p = parse_model(model_params)
+    if p.unpooling == NO_DECODERS:
+        return [], {"skipped": [1.0]}
     decoders = build_vgg16_decoders(backbone, p.unpooling, init_stddev=p.decoder_init_stddev,
                                     fixed_position=p.fixed_position)
     history = _train_frozen(backbone, decoders, split, "layerwise", stage_params, seed, "decoder_layerwise")
@@ -128,9 +134,10 @@ def train_layerwise_decoders(backbone, split, model_params: dict, stage_params: 
 def train_chained_decoder(backbone, decoders, split, model_params: dict, stage_params: dict, seed: int):
     """Step 3 (``-first`` / ``-all``): the chained decoder initialised from Step 2, encoder frozen.
     ``-layerwise`` goes straight to Step 4 (the decoders are returned unchanged)."""
-    variant = parse_model(model_params).variant
-    if variant == "layerwise":
+    p = parse_model(model_params)
+    if p.variant == "layerwise" or p.unpooling == NO_DECODERS:
         return decoders, {"skipped": [1.0]}
+    variant = p.variant
     return decoders, _train_frozen(backbone, decoders, split, variant, stage_params, seed, "decoder_chained")
 
 
@@ -147,13 +154,22 @@ def finetune_swwae(backbone, decoders, split, model_params: dict, finetune_param
         train/validation/test errors after fine-tuning.
     """
     p = parse_model(model_params)
-    train, loss = parse_finetune(finetune_params, seed, len(decoders))
-    start_stage(train)
-    model = SWWAEModel(backbone, decoders, variant=p.variant, name="swwae_vgg", **loss)
-    history = train_stage(model, split, train, stage="finetune",
-                          **_stream_kwargs(split, train, loss["reconstruct_unlabeled"]),
-                          evaluation=parse_evaluation(eval_params))
-    logger.info("swwae_vgg parameters: %s", model.count_params_by_part())
+    if p.unpooling == NO_DECODERS:  # the VGGNet baseline: cross-entropy on the labeled images only
+        train, _ = parse_finetune(finetune_params, seed, MAX_LEVELS)
+        start_stage(train)
+        logger.info("model.unpooling: none: Step 4 trains the classifier with cross-entropy only "
+                    "(finetune.loss.weights unused)")
+        model = SupervisedClassifier(backbone, name="swwae_vgg")
+        history = train_stage(model, split, train, stage="finetune", unlabeled=False, epoch_over="labeled",
+                              evaluation=parse_evaluation(eval_params))
+    else:
+        train, loss = parse_finetune(finetune_params, seed, len(decoders))
+        start_stage(train)
+        model = SWWAEModel(backbone, decoders, variant=p.variant, name="swwae_vgg", **loss)
+        history = train_stage(model, split, train, stage="finetune",
+                              **_stream_kwargs(split, train, loss["reconstruct_unlabeled"]),
+                              evaluation=parse_evaluation(eval_params))
+        logger.info("swwae_vgg parameters: %s", model.count_params_by_part())
     stages = {"pretrain": pretrain_history, "decoder_layerwise": layerwise_history,
               "decoder_chained": chained_history, "finetune": history}
     metrics = {k: {"value": v, "step": 0} for k, v in _errors(model, split).items()}
@@ -165,6 +181,8 @@ def plot_reconstructions(model: SWWAEModel, split, plot_params: dict | None = No
     row ``pool<l>`` chains ``D_l .. D_1`` from the encoder's ``pool_l``."""
     x = split_access.first_images(split, "test", parse_plot(plot_params))
     rows = {"input": x}
+    if not isinstance(model, SWWAEModel):  # model.unpooling: none has no decoders
+        return plots.image_grid_figure(rows, title="no decoders (model.unpooling: none): test images")
     for level in range(1, model.levels + 1):
         rows[f"from pool{level}"] = np.clip(np.asarray(model.reconstruct_image_from_level(x, level)), 0.0, 1.0) \
             if x.min() >= 0 else np.asarray(model.reconstruct_image_from_level(x, level))
