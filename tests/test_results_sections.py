@@ -122,6 +122,21 @@ def test_section_is_generated_from_the_sweep_and_regenerated_byte_for_byte(store
     assert capsys.readouterr().out.strip() == section.strip()
 
 
+@pytest.mark.heavy(3)
+def test_a_section_can_keep_some_methods_of_its_sweep(store, tmp_path, capsys):
+    """``methods: [...]`` keeps those methods' child runs only (a table whose other rows were measured
+    again in a newer sweep); none of them in the sweep is an error naming the section."""
+    project, uri, _ = store
+    spec = tmp_path / "spec.yml"
+    spec.write_text("sections:\n  keep: {parent: tiny-variants, methods: [supervised]}\n"
+                    "  none: {parent: tiny-variants, methods: [m1]}\n")
+    assert cli.main(["results", "--section", "keep", "--spec", str(spec), "--tracking-uri", uri]) == 0
+    out = capsys.readouterr().out
+    assert "(`tiny-variants`, 4 finished child runs of supervised)" in out and out.count("| supervised |") == 2
+    assert cli.main(["results", "--section", "none", "--spec", str(spec), "--tracking-uri", uri]) == 2
+    assert "FINISHED child runs of ['m1']" in capsys.readouterr().err
+
+
 def test_other_sections_are_kept_and_a_section_is_replaced_in_place():
     doc = OTHER + "\ntail\n"
     new = replace_section(doc, "old", "<!-- section: old -->\nnew\n<!-- end: old -->\n")
@@ -145,6 +160,7 @@ def test_std_convention_and_formatting():
     ("sections: {a: {parent: p, prose: nope.md}}", "sections.a.prose must be a file"),
     ("sections: {a: {parent: p, columns: [{column: speed}]}}", "columns\\[0\\].column must be one of"),
     ("sections: {a: {parent: p, columns: [{metric: test.error, digits: 9}]}}", "digits must be an integer in 0..6"),
+    ("sections: {a: {parent: p, methods: m1}}", "sections.a.methods must be a list of method names"),
     ("sections: {a: {parent: p, paper: {b: swwae_vgg/SWWAE-none}}}", "sections.a.paper.b must be a published.py "
                                                                       "method/variant"),
 ])
