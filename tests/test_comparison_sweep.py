@@ -144,3 +144,42 @@ def test_notebook_executes_against_the_sweep(sweep):
     assert "2 finished method runs" in text
     assert "| supervised | digits | 100 | 2 | 0,1 |" in text
     assert sum("image/png" in o.get("data", {}) for o in outputs) >= 2  # table image + learning curves
+
+
+@pytest.mark.heavy(4)
+def test_an_interrupted_sweep_ends_its_runs_as_killed(tmp_path, monkeypatch, capsys):
+    """Ctrl-C or SIGTERM during a child: that child and the parent end KILLED (not FINISHED, not left
+    RUNNING), nothing after it runs, and the command exits 130 with one line saying so."""
+    import signal
+
+    import mlflow
+    from kedro.framework.session import KedroSession
+
+    from ssl_pipelines import cli
+
+    project = make_project_copy(tmp_path / "project", mlflow_db=True)
+    uri = f"sqlite:///{project / 'mlflow.db'}"
+    calls = []
+
+    def run(self, *args, **kwargs):  # the first child is stopped by a SIGTERM to this process
+        calls.append(kwargs.get("pipeline_names"))
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(KedroSession, "run", run)
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        rc = cli.main(["sweep", "--pipelines", "supervised", "--seeds", "0,1", "--labels", "100", "--project-path",
+                       str(project), "--tracking-uri", uri, "--run-name", "stopped"])
+    finally:
+        while mlflow.active_run() is not None:
+            mlflow.end_run()
+    assert rc == 130 and calls == [["supervised"]]
+    assert "interrupted (signal 15)" in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGTERM) == before  # the handler is the sweep's only
+    runs = mlflow.MlflowClient(uri).search_runs([mlflow.MlflowClient(uri).get_experiment_by_name(
+        "ssl_pipelines").experiment_id])
+    statuses = sorted((r.info.run_name, r.info.status) for r in runs)
+    assert statuses == [("stopped", "KILLED"), ("supervised-L100-s0", "KILLED")], statuses
+    parent = next(r for r in runs if r.info.run_name == "stopped")
+    assert parent.data.tags["sweep.status"] == "interrupted after 0 of 2 runs"

@@ -26,11 +26,14 @@ into it and leaves it open. The sweep therefore starts the parent run, then for 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import re
 import shlex
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from dataclasses import dataclass
@@ -412,6 +415,9 @@ def run_child(child: ChildRun, *, project: Path, env: str | None, parent_run_id:
     except Exception as exc:  # noqa: BLE001 - recorded; the caller decides whether to stop
         status, error = "FAILED", exc
         logger.exception("sweep run %s labels=%s seed=%d failed", child.pipeline, child.label_text, child.seed)
+    except BaseException:  # Ctrl-C or SIGTERM (see _interrupt_on_sigterm): the run did not finish
+        status = "KILLED"
+        raise
     finally:
         # kedro-mlflow leaves a run it did not open alone: end any run above the child too
         while mlflow.active_run() is not None and mlflow.active_run().info.run_id != parent_run_id:
@@ -480,23 +486,48 @@ def run_sweep(pipelines: Sequence[str], seeds: Sequence[int], labels: Sequence[i
                               or {"sweep.override": "none"})
             for v in variants or ():
                 mlflow.log_param(f"sweep.variant.{v.name}", v.spec or "configured")
-            for i, child in enumerate(plan, 1):
-                variant = f"  variant={child.variant}" if child.variant else ""
-                print(f"[sweep {i}/{len(plan)}] {child.pipeline}{variant}  labels={child.label_text}  seed={child.seed}",
-                      flush=True)
-                record = run_child(child, project=project, env=env, parent_run_id=parent.info.run_id)
-                error = record.pop("error")
-                children.append(record)
-                if error is not None and not keep_going:
-                    mlflow.set_tag("sweep.status", "stopped after a failed run")
-                    raise RuntimeError(f"sweep run {child.pipeline} labels={child.label_text} seed={child.seed} "
-                                       f"failed (MLflow run {record['run_id']}): {error}") from error
+            try:
+                with _interrupt_on_sigterm():
+                    for i, child in enumerate(plan, 1):
+                        variant = f"  variant={child.variant}" if child.variant else ""
+                        print(f"[sweep {i}/{len(plan)}] {child.pipeline}{variant}  labels={child.label_text}  "
+                              f"seed={child.seed}", flush=True)
+                        record = run_child(child, project=project, env=env, parent_run_id=parent.info.run_id)
+                        error = record.pop("error")
+                        children.append(record)
+                        if error is not None and not keep_going:
+                            mlflow.set_tag("sweep.status", "stopped after a failed run")
+                            raise RuntimeError(f"sweep run {child.pipeline} labels={child.label_text} "
+                                               f"seed={child.seed} failed (MLflow run {record['run_id']}): {error}") \
+                                from error
+            except KeyboardInterrupt:  # the interrupted child is KILLED (run_child), so is the sweep
+                mlflow.set_tag("sweep.status", f"interrupted after {len(children)} of {len(plan)} runs")
+                mlflow.end_run(status="KILLED")
+                raise
             table = summarize_sweep(uri, exp_name, parent.info.run_id,
                                     Path(cwd, report_dir) if report_dir is not None else None)
         return {"parent_run_id": parent.info.run_id, "tracking_uri": uri, "experiment": exp_name,
                 "children": children, "table": table}
     finally:
         os.chdir(cwd)
+
+
+@contextlib.contextmanager
+def _interrupt_on_sigterm():
+    """SIGTERM (``kill``, a scheduler's stop) interrupts like Ctrl-C while the sweep runs, so the
+    running child and the parent end as ``KILLED`` in MLflow instead of staying ``RUNNING``."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 # === Command line ===
@@ -636,6 +667,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:  # ConfigError is a ValueError
         print(f"ssl-pipelines {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as exc:  # Ctrl-C / SIGTERM: the runs are KILLED in MLflow (run_sweep)
+        print(f"ssl-pipelines {args.command}: interrupted ({exc or 'Ctrl-C'}); the running MLflow runs are "
+              "marked KILLED", file=sys.stderr)
+        return 130
     return 1  # pragma: no cover
 
 
