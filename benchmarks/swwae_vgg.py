@@ -26,10 +26,9 @@ import statistics
 import sys
 import time
 
-from common import cached_cifar10_npz, driver_arguments, run, save_result, sweep_command
+from common import cached_cifar10_npz, choice_list, driver_arguments, run, save_result, sweep_command
 
 # the paper's table rows as configurations of the pipeline's model (STYLE.md #11: an ablation is a flag)
-ARMS = {"baseline": None, "sae_first": ("sae", "first"), "swwae_all": ("swwae", "all")}
 VARIANTS = {"baseline": {"model.unpooling": "none"},
             "sae_first": {"model.unpooling": "sae", "model.variant": "first"},
             "swwae_all": {"model.unpooling": "swwae", "model.variant": "all"}}
@@ -49,18 +48,15 @@ def main(argv=None) -> int:
     p.add_argument("--pretrain-epochs", type=int, default=8)
     p.add_argument("--decoder-epochs", type=int, default=1, help="Step 2 and Step 3 epochs each")
     p.add_argument("--finetune-epochs", type=int, default=4)
-    p.add_argument("--arms", default=",".join(ARMS), help=f"comma-separated, some of {','.join(ARMS)}")
+    p.add_argument("--arms", default=",".join(VARIANTS), help=f"comma-separated, some of {','.join(VARIANTS)}")
     p.add_argument("--run-name", default="bench-swwae-vgg-cifar10")
     p.add_argument("--speed-only", action="store_true",
                    help="only time training steps (random data), interleaving the arms to cancel load drift")
     p.add_argument("--speed-rounds", type=int, default=5)
     args = p.parse_args(argv)
-    arms = [a.strip() for a in args.arms.split(",") if a.strip()]
-    if not arms or any(a not in ARMS for a in arms):
-        p.error(f"--arms expects some of {','.join(ARMS)}, got {args.arms!r}")
-    args.arm_list = arms
+    arms = choice_list(p, args.arms, "--arms", list(VARIANTS))
     if args.speed_only:
-        return speed_only(args)
+        return speed_only(args, arms)
     path = args.data_path or (str(cached_cifar10_npz()) if not args.dry_run else "data/01_raw/cifar10_jpeg.npz")
     opt = lambda lr: {"name": "adam", "learning_rate": lr}  # noqa: E731
     b, s = args.batch, args.steps_per_epoch
@@ -87,7 +83,7 @@ def main(argv=None) -> int:
                              params=params, variants=variants), "swwae_vgg_cifar10", args)
 
 
-def speed_only(args) -> int:
+def speed_only(args, arms: list[str]) -> int:
     """Images/s of one training step: plain classifier vs each augmented model (Step 4 form).
 
     The arms are timed in interleaved rounds of 10 steps (A B C A B C ...) on the same random
@@ -107,12 +103,14 @@ def speed_only(args) -> int:
     kwargs = {"width": args.width, "blocks": 5, "fc_units": args.fc_units, "dropout": 0.5}
     weights = {"image": 1.0, "pool1": 0.1, "pool2": 0.1, "pool3": 0.1, "pool4": 0.1}
     models = {}
-    for arm in args.arm_list:
+    for arm in arms:
         net = build_backbone("vgg16", (32, 32, 3), 10, **kwargs)
-        if ARMS[arm] is None:
+        unpooling = VARIANTS[arm]["model.unpooling"]
+        if unpooling == "none":
             model = SupervisedClassifier(net)
         else:
-            model = SWWAEModel(net, build_vgg16_decoders(net, ARMS[arm][0]), variant=ARMS[arm][1], loss_weights=weights)
+            model = SWWAEModel(net, build_vgg16_decoders(net, unpooling), variant=VARIANTS[arm]["model.variant"],
+                               loss_weights=weights)
         model.compile(optimizer=keras.optimizers.Adam(1e-4))
         step = tf.function(model.train_step)
         step(batch)  # trace

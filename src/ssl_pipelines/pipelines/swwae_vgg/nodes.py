@@ -137,8 +137,7 @@ def train_chained_decoder(backbone, decoders, split, model_params: dict, stage_p
     p = parse_model(model_params)
     if p.variant == "layerwise" or p.unpooling == NO_DECODERS:
         return decoders, {"skipped": [1.0]}
-    variant = p.variant
-    return decoders, _train_frozen(backbone, decoders, split, variant, stage_params, seed, "decoder_chained")
+    return decoders, _train_frozen(backbone, decoders, split, p.variant, stage_params, seed, "decoder_chained")
 
 
 # === Step 4 ===
