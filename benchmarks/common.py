@@ -9,7 +9,6 @@ import argparse
 import json
 import os
 import shlex
-import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -121,30 +120,3 @@ def cached_cifar10_npz(archive: str | Path = CIFAR10_JPEG_ARCHIVE, cache: str | 
         print(f"decoding {archive} (60k JPEGs) into {cache} ...", flush=True)
         save_npz(load_dataset("image_folder", path=str(archive)), cache)
     return cache
-
-
-# === Result files of the hand-run timing scripts (swwae_vgg.py --speed-only, multi_worker.py) ===
-RUNS = ROOT / "benchmarks" / "runs"
-
-
-def save_result(name: str, payload: dict) -> Path:
-    """``payload`` (with the command line and the machine) as ``benchmarks/runs/<name>-<time>.json``."""
-    import platform
-    import time
-
-    RUNS.mkdir(parents=True, exist_ok=True)
-    path = RUNS / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    machine = f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}"
-    path.write_text(json.dumps({"command": " ".join(sys.argv), "machine": machine, **payload}, indent=2))
-    return path
-
-
-def mean_std(values: list[float]) -> str:
-    """``"12.34 ± 0.56"``: mean ± sample std (ddof=1), the convention of every RESULTS.md table."""
-    import statistics
-
-    if not values:
-        return "n/a"
-    if len(values) == 1:
-        return f"{values[0]:.2f}"
-    return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"

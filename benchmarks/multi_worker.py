@@ -11,8 +11,7 @@ Step time comes from the MLflow run (the chief's for B): ``MlflowMetricsLogger``
 ``<stage>.loss`` once, at the epoch's end, so the gap between two consecutive timestamps is one
 epoch (its training steps, the validation pass over the 50 validation images and the callbacks);
 step time = median over epochs 2..E of gap / steps_per_epoch (epoch 1 holds the tracing), and
-images/s = global batch / step time. Where the stage also logs ``<stage>.images_per_second``
-(``ThroughputLogger``), its median over epochs 2..E is kept beside it (``logged_images_per_second``).
+images/s = global batch / step time (the stage's own ``<stage>.step_ms`` stays in the run beside it).
 
 All-reduce traffic: every step all-reduces the gradients of the trainable variables, float32:
 ``G = 4 x trainable parameters`` bytes; a ring all-reduce over N workers sends (and receives)
@@ -20,13 +19,17 @@ All-reduce traffic: every step all-reduces the gradients of the trainable variab
 
     nice -n 10 .venv/bin/python benchmarks/multi_worker.py --pipelines supervised,r2d2 --rounds 3
 
-(takes both cores: run it alone, on this machine with ``tfslot2 .venv/bin/python benchmarks/multi_worker.py ...``).
+(takes both cores: run it alone). Every run (A, and B's chief) is an MLflow run of the committed store
+``benchmarks/stores/multi_worker.db``, made a child of one parent run ``bench-multi-worker`` (tags
+``method`` = pipeline, ``variant`` = ``1 worker`` / ``2 workers``, ``seed`` = round) with the metrics
+measured here (``bench.step_ms``, ``bench.images_per_second``, ``bench.trainable_parameters``,
+``bench.allreduce_mb``, ``sweep.load_average``); the RESULTS.md section ``multi_worker`` is then
+written from that store (``ssl-pipelines results --section multi_worker``).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -37,7 +40,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import save_result  # noqa: E402
+from common import RESULTS, SPEC, portable_uri, store_uri  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -71,32 +74,38 @@ def project_copy(dest: Path) -> Path:
     return dest
 
 
-def env_for(project: Path, tmp: Path) -> dict:
-    return {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}", "TMPDIR": str(tmp),
-            "TF_CPP_MIN_LOG_LEVEL": "2", "KEDRO_DISABLE_TELEMETRY": "1", "DO_NOT_TRACK": "1", "MPLBACKEND": "Agg"}
+def env_for(project: Path, tmp: Path, store: str | None = None) -> dict:
+    """The environment of one command: its MLflow runs go to ``store`` (else the copy's own store)."""
+    return {**os.environ, "MLFLOW_TRACKING_URI": store or f"sqlite:///{project / 'mlflow.db'}", "TMPDIR": str(tmp),
+            "MLFLOW_EXPERIMENT_NAME": EXPERIMENT, "TF_CPP_MIN_LOG_LEVEL": "2", "KEDRO_DISABLE_TELEMETRY": "1",
+            "DO_NOT_TRACK": "1", "MPLBACKEND": "Agg"}
+
+
+EXPERIMENT = "multi_worker"
 
 
 def kedro_args(pipeline: str) -> list[str]:
     return ["run", f"--pipelines={pipeline}", "--params", CONFIGS[pipeline]["params"] + ",runtime.threads=1"]
 
 
-def run_one(pipeline: str, root: Path) -> Path:
+def run_one(pipeline: str, root: Path, store: str) -> Path:
     project = project_copy(root / "single")
     cmd = ["taskset", "-c", "0", str(BIN / "kedro"), *kedro_args(pipeline)]
-    done = subprocess.run(cmd, cwd=project, env=env_for(project, root), capture_output=True, text=True)
+    done = subprocess.run(cmd, cwd=project, env=env_for(project, root, store), capture_output=True, text=True)
     if done.returncode:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
     return project
 
 
-def run_two(pipeline: str, root: Path) -> Path:
+def run_two(pipeline: str, root: Path, store: str) -> Path:
     from ssl_pipelines.launch import free_ports
 
     workers = ",".join(f"127.0.0.1:{p}" for p in free_ports(2))
     projects = [project_copy(root / f"worker{k}") for k in range(2)]
     procs = [subprocess.Popen(["taskset", "-c", str(k), str(BIN / "ssl-pipelines"), "launch", "--workers", workers,
                                "--index", str(k), "--", *kedro_args(pipeline)],
-                              cwd=projects[k], env=env_for(projects[k], root), stdout=subprocess.PIPE,
+                              cwd=projects[k], env=env_for(projects[k], root, store if k == 0 else None),
+                              stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True) for k in range(2)]
     outs = [p.communicate()[0] for p in procs]
     for k, (p, out) in enumerate(zip(procs, outs)):
@@ -105,24 +114,26 @@ def run_two(pipeline: str, root: Path) -> Path:
     return projects[0]
 
 
-def step_time(project: Path, pipeline: str) -> dict:
+def step_time(client, run, pipeline: str) -> dict:
     """Median seconds per step of the timed stage (epochs 2..E) from the run's metric timestamps."""
-    import mlflow
-
     cfg = CONFIGS[pipeline]
-    client = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
-    (run,) = client.search_runs([e.experiment_id for e in client.search_experiments()])
     stamps = [m.timestamp for m in sorted(client.get_metric_history(run.info.run_id, f"{cfg['stage']}.loss"),
                                           key=lambda m: m.step)]
     per_step = [(b - a) / 1000.0 / cfg["steps"] for a, b in zip(stamps, stamps[1:])]
     seconds = statistics.median(per_step)
-    # the stage's own throughput metric, where the pipelines log one (ThroughputLogger, later main)
-    logged = [m.value for m in sorted(client.get_metric_history(run.info.run_id, f"{cfg['stage']}.images_per_second"),
-                                      key=lambda m: m.step)][1:]
     return {"run_id": run.info.run_id, "num_workers": run.data.tags.get("num_workers"),
-            "epoch_step_times": per_step, "step_time": seconds, "images_per_second": cfg["batch"] / seconds,
-            "logged_images_per_second": statistics.median(logged) if logged else None,
+            "step_time": seconds, "images_per_second": cfg["batch"] / seconds,
             "final_loss": run.data.metrics.get(f"{cfg['stage']}.loss")}
+
+
+def new_run(client, experiment_id: str, since_ms: int):
+    """The run the command just made in the shared store (the newest top-level run since ``since_ms``)."""
+    runs = client.search_runs([experiment_id], filter_string=f"attributes.start_time >= {since_ms}",
+                              order_by=["attributes.start_time DESC"])
+    runs = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    if not runs:
+        raise RuntimeError(f"no MLflow run of the command in {client.tracking_uri}")
+    return runs[0]
 
 
 def trainable_parameters(model_file: Path) -> int:
@@ -144,55 +155,69 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pipelines", default="supervised,r2d2")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--tracking-uri", default=store_uri("multi_worker"),
+                        help="MLflow store of the runs and of the section (default benchmarks/stores/multi_worker.db)")
+    parser.add_argument("--run-name", default="bench-multi-worker")
+    parser.add_argument("--no-write", action="store_true", help="print the RESULTS.md section instead of writing it")
     args = parser.parse_args(argv)
     pipelines = [p for p in args.pipelines.split(",") if p]
-    rows, start = [], time.time()
-    with tempfile.TemporaryDirectory(prefix="multi_worker_bench_") as tmp:
-        for pipeline in pipelines:
-            for r in range(args.rounds):
-                for mode in ("1 worker", "2 workers"):  # A B A B ...
-                    root = Path(tmp) / f"{pipeline}-{r}-{mode[0]}"
-                    root.mkdir()
-                    load_before = os.getloadavg()[0]
-                    t0 = time.time()
-                    project = run_one(pipeline, root) if mode == "1 worker" else run_two(pipeline, root)
-                    row = {"pipeline": pipeline, "round": r, "mode": mode, "wall_seconds": time.time() - t0,
-                           "load_before": load_before, "load_after": os.getloadavg()[0], **step_time(project, pipeline)}
-                    if r == 0 and mode == "2 workers":
-                        row["trainable_parameters"] = trainable_parameters(
-                            project / "data/06_models" / pipeline / CONFIGS[pipeline]["model"])
-                    rows.append(row)
-                    print(f"{pipeline} round {r} {mode}: {row['step_time'] * 1000:.1f} ms/step, "
-                          f"{row['images_per_second']:.0f} img/s, load {load_before:.2f}->{row['load_after']:.2f}, "
-                          f"wall {row['wall_seconds']:.0f} s", flush=True)
-                    shutil.rmtree(root, ignore_errors=True)
-    summary = []
-    for pipeline in pipelines:
-        mine = [r for r in rows if r["pipeline"] == pipeline]
-        one = [r["images_per_second"] for r in mine if r["mode"] == "1 worker"]
-        two = [r["images_per_second"] for r in mine if r["mode"] == "2 workers"]
-        ratios = [b / a for a, b in zip(one, two)]  # per round: each B against the A just before it
-        params = next(r["trainable_parameters"] for r in mine if "trainable_parameters" in r)
-        summary.append({
-            "pipeline": pipeline, "stage": CONFIGS[pipeline]["stage"], "global_batch": CONFIGS[pipeline]["batch"],
-            "step_ms_1": statistics.median(r["step_time"] for r in mine if r["mode"] == "1 worker") * 1000,
-            "step_ms_2": statistics.median(r["step_time"] for r in mine if r["mode"] == "2 workers") * 1000,
-            "img_s_1": statistics.median(one), "img_s_2": statistics.median(two),
-            "ratio_median": statistics.median(ratios), "ratios": ratios,
-            "load": statistics.mean([r["load_before"] for r in mine] + [r["load_after"] for r in mine]),
-            "trainable_parameters": params, "allreduce_bytes": {n: ring_bytes(params, n) for n in (2, 4, 8, 16)},
-        })
-    path = save_result("multi_worker", {"rounds": rows, "summary": summary, "wall_seconds": time.time() - start})
-    print("| pipeline (timed stage) | global batch | 1 worker ms/step | 2 workers ms/step | 1 worker img/s | "
-          "2 workers img/s | ratio 2/1 (per round) | load avg | trainable params | all-reduce bytes/step/worker, N=2 |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for s in summary:
-        print(f"| {s['pipeline']} ({s['stage']}) | {s['global_batch']} | {s['step_ms_1']:.1f} | {s['step_ms_2']:.1f} | "
-              f"{s['img_s_1']:.0f} | {s['img_s_2']:.0f} | {s['ratio_median']:.2f} "
-              f"({', '.join(f'{x:.2f}' for x in s['ratios'])}) | {s['load']:.2f} | {s['trainable_parameters']:,} | "
-              f"{s['allreduce_bytes'][2] / 1e6:.2f} MB |")
-    print(f"results: {path}")
-    return 0
+    unknown = [p for p in pipelines if p not in CONFIGS]
+    if not pipelines or unknown or args.rounds < 1:
+        parser.error(f"--pipelines expects some of {','.join(CONFIGS)} and --rounds a positive count, "
+                     f"got {args.pipelines!r}, {args.rounds}")
+    import mlflow
+
+    from ssl_pipelines import cli
+
+    uri = args.tracking_uri
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        uri = f"sqlite:///{Path(uri[len('sqlite:///'):]).resolve()}"  # the commands run in project copies
+    client = mlflow.MlflowClient(uri)
+    experiment = client.get_experiment_by_name(EXPERIMENT)
+    experiment_id = experiment.experiment_id if experiment else client.create_experiment(EXPERIMENT)
+    command = ("nice -n 10 .venv/bin/python benchmarks/multi_worker.py "
+               f"--pipelines {','.join(pipelines)} --rounds {args.rounds}")
+    parent = client.create_run(experiment_id, run_name=args.run_name, tags={
+        "sweep": "true", "sweep.command": command, "sweep.pipelines": ",".join(pipelines),
+        "sweep.seeds": ",".join(str(r) for r in range(args.rounds)), "sweep.store": portable_uri(args.tracking_uri)})
+    status = "FAILED"
+    try:
+        with tempfile.TemporaryDirectory(prefix="multi_worker_bench_") as tmp:
+            for pipeline in pipelines:
+                for r in range(args.rounds):
+                    for mode in ("1 worker", "2 workers"):  # A B A B ...
+                        root = Path(tmp) / f"{pipeline}-{r}-{mode[0]}"
+                        root.mkdir()
+                        load = os.getloadavg()[0]
+                        t0 = time.time()
+                        project = run_one(pipeline, root, uri) if mode == "1 worker" else run_two(pipeline, root, uri)
+                        run = new_run(client, experiment_id, int(t0 * 1000))
+                        row = step_time(client, run, pipeline)
+                        for key, value in {"mlflow.parentRunId": parent.info.run_id, "sweep.parent": parent.info.run_id,
+                                           "method": pipeline, "variant": mode, "seed": str(r)}.items():
+                            client.set_tag(run.info.run_id, key, value)
+                        metrics = {"bench.step_ms": 1000 * row["step_time"],
+                                   "bench.images_per_second": row["images_per_second"],
+                                   "sweep.load_average": round(load, 2)}
+                        if mode == "2 workers":
+                            params = trainable_parameters(project / "data/06_models" / pipeline / CONFIGS[pipeline]["model"])
+                            metrics.update({"bench.trainable_parameters": params,
+                                            "bench.allreduce_mb": ring_bytes(params, 2) / 1e6})
+                        for key, value in metrics.items():
+                            client.log_metric(run.info.run_id, key, float(value))
+                        print(f"{pipeline} round {r} {mode}: {metrics['bench.step_ms']:.1f} ms/step, "
+                              f"{row['images_per_second']:.0f} img/s, final {CONFIGS[pipeline]['stage']}.loss "
+                              f"{row['final_loss']}, load {load:.2f}, wall {time.time() - t0:.0f} s, run "
+                              f"{run.info.run_id}", flush=True)
+                        shutil.rmtree(root, ignore_errors=True)
+        status = "FINISHED"
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
+    finally:
+        client.set_terminated(parent.info.run_id, status=status)
+    results = ["results", "--section", "multi_worker", "--spec", str(SPEC), "--tracking-uri", uri]
+    return cli.main(results + ([] if args.no_write else ["--write", str(RESULTS)]))
 
 
 if __name__ == "__main__":

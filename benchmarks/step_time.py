@@ -1,122 +1,109 @@
-"""Training-step time of two pipeline configurations, measured through `kedro run` (issue 20: the
-HybridNet classification-only step against a plain supervised step of the same backbone).
+"""Benchmark driver: training-step time of configurations of the pipelines, in interleaved rounds.
 
-Each round runs configuration A, then B (interleaved, so drifting load hits both alike), each an
-`ssl-pipelines sweep --pipelines <p> --seeds 0 --params ...` (one `kedro run` as a child MLflow run)
-with `runtime.threads` threads, pinned with `taskset` to the same cores; the step time is read back from the run's MLflow metric `<stage>.images_per_second`
-(per epoch; the first epoch, which traces the step, is dropped) and the images per step. Prints
-the per-round ms/step, the median ratio B/A, and the load average before each run.
+One ``ssl-pipelines sweep --interleave`` per preset: a round per seed (every configuration of seed 0,
+then of seed 1, ...; so a drifting load hits every configuration alike), the whole sweep pinned to
+``--cores`` (``os.sched_setaffinity``, as ``taskset``) with ``runtime.threads`` threads. Each child
+logs its stage's step time (``<stage>.step_ms``: median over the epochs after the first, which
+traces the step) and the load average when it started (``sweep.load_average``); the RESULTS.md
+section ``step_time_<preset>`` is then written from the store: ms/step per configuration and the
+ratio to the first configuration, round by round::
 
-    nice -n 10 .venv/bin/python benchmarks/step_time.py --rounds 3 --cores 0 --preset hybridnet_cls_vs_supervised
+    nice -n 10 .venv/bin/python benchmarks/step_time.py --preset hybridnet_cls_vs_supervised --cores 1
+    nice -n 10 .venv/bin/python benchmarks/step_time.py --preset m2_issue_vs_relu_alpha10 --cores 1
+    nice -n 10 .venv/bin/python benchmarks/step_time.py --preset swwae_vgg_arms --cores 1
+
+Presets:
+
+* ``hybridnet_cls_vs_supervised`` (issue 20): HybridNet with its reconstruction and stability losses
+  switched off (classification only; the stream still reads 20 labeled + 80 unlabeled images, the
+  step forwards the 20 labeled) against the ``supervised`` pipeline on the same tiny ConvLarge,
+  digits, 20 labeled images per step, 4 epochs of 60 steps.
+* ``m2_issue_vs_relu_alpha10`` (issue 20): M2 on MNIST (10 + 100 images per step, 3 epochs of 150
+  steps) with the settings when issue 20 was filed (linear log-variance, softplus units) against
+  the 8-minute table's best (softplus log-variance, ReLU; alpha and the learning-rate decay change
+  no work in the step).
+* ``swwae_vgg_arms`` (issue 5): the Step-4 (``finetune``) step of the three arms of
+  ``benchmarks/swwae_vgg.py`` (plain VGG16, + SAE-first, + SWWAE-all; its budget-A model, batch 64,
+  CIFAR-10 JPEG copy), Steps 1-3 shortened to one epoch of 20 steps, Step 4 4 epochs of 20 steps.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
-import re
-import statistics
-import subprocess
 import sys
-import time
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
-EXPERIMENT = "step_time"
+from common import SHARED_DATA, cached_cifar10_npz, driver_arguments, run, sweep_command
 
 #: the tiny ConvLarge of conf/base/parameters_hybridnet.yml as a plain backbone
-_TINY = "{stages: [[32, 1], [64, 1]], top: [64], batch_norm: true, dropout: 0.0, input_noise: 0.0}"
-_DATA = "data.labels_per_class=10,data.validation_per_class=0"
-_EPOCHS = "train.epochs=4,train.steps_per_epoch=60,train.verbose=0"
-
-_M2 = ("m2.data.name=idx,m2.data.path={data_root}/mnist,m2.data.validation_per_class=0,"
-       "m2.model.alpha=3.0,m2.model.binarize=true,m2.train.epochs=3,m2.train.steps_per_epoch=150,m2.train.verbose=0")
-
-PRESETS = {
-    # (pipeline, stage whose images/s is read, images the stream reads per step, params)
-    "hybridnet_cls_vs_supervised": [
-        ("supervised", "supervised", 20,
-         f"supervised.model.backbone=hybrid_convlarge,supervised.model.backbone_kwargs={_TINY},"
-         "supervised.model.backbone_kwargs.filters=null,supervised.model.backbone_kwargs.dense_units=null,"
-         f"supervised.train.batch_size=20,supervised.train.augment.max_shift=1,"
-         + ",".join(f"supervised.{kv}" for kv in (_DATA + "," + _EPOCHS).split(","))),
-        # classification only: the stream reads 20 + 80 images per step (images_per_second counts them
-        # all), the step forwards the 20 labeled ones
-        ("hybridnet", "hybridnet", 20,
-         "hybridnet.loss.lambda_rec=0,hybridnet.loss.lambda_inter=0,hybridnet.loss.lambda_stab=0,"
-         "hybridnet.train.batch_labeled=20,hybridnet.train.batch_unlabeled=80,"
-         + ",".join(f"hybridnet.{kv}" for kv in (_DATA + "," + _EPOCHS).split(","))),
-    ],
-    # M2 on MNIST (issue 20): the RESULTS.md settings, then with the softplus log-variance of q(z|x,y)
-    "m2_linear_vs_softplus_logvar": [
-        ("m2", "m2", 110, _M2 + ",m2.model.log_var_activation=linear"),
-        ("m2", "m2", 110, _M2 + ",m2.model.log_var_activation=softplus"),
-    ],
-    # M2 (issue 20): the settings when the issue was filed (linear log-variance, softplus hidden units,
-    # alpha 3) vs the 8-minute table's best (softplus log-variance, ReLU, alpha 10; alpha and the
-    # learning-rate decay change no work in the step)
-    "m2_issue_vs_relu_alpha10": [
-        ("m2", "m2", 110, _M2 + ",m2.model.log_var_activation=linear,m2.model.activation=softplus"),
-        ("m2", "m2", 110, _M2 + ",m2.model.log_var_activation=softplus,m2.model.activation=relu,m2.model.alpha=10.0"),
-    ],
-}
+TINY = {"stages": [[32, 1], [64, 1]], "top": [64], "batch_norm": True, "dropout": 0.0, "input_noise": 0.0,
+        "filters": None, "dense_units": None}
+DIGITS_EPOCHS = {"data.validation_per_class": 0, "train.epochs": 4, "train.steps_per_epoch": 60, "train.verbose": 0}
 
 
-def _stage_metric(client, run_id: str, stage: str) -> list[float]:
-    return [p.value for p in sorted(client.get_metric_history(run_id, f"{stage}.images_per_second"),
-                                    key=lambda p: p.step)]
+def _m2(data_path: str) -> dict:
+    return {"m2.data.name": "idx", "m2.data.path": data_path, "m2.data.validation_per_class": 0,
+            "m2.model.alpha": 3.0, "m2.model.binarize": True, "m2.train.epochs": 3, "m2.train.steps_per_epoch": 150,
+            "m2.train.verbose": 0}
 
 
-def run_once(pipeline: str, params: str, threads: int, cores: str, uri: str) -> str:
-    """One `ssl-pipelines sweep` of one child run (a `kedro run` of ``pipeline``, seed 0); returns the
-    child's MLflow run id."""
-    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    cmd = ["taskset", "-c", cores, str(REPO / ".venv/bin/ssl-pipelines"), "sweep", "--pipelines", pipeline,
-           "--seeds", "0", "--tracking-uri", uri, "--experiment", EXPERIMENT, "--run-name", f"step-time-{pipeline}",
-           "--params", f"{params},runtime.threads={threads}"]
-    out = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
-    found = re.findall(rf"^  {pipeline} .* FINISHED .* run ([0-9a-f]{{32}})$", out.stdout, flags=re.M)
-    if out.returncode or not found:
-        sys.stderr.write(out.stdout[-3000:] + out.stderr[-3000:])
-        raise SystemExit(f"{' '.join(cmd)} failed ({out.returncode})")
-    return found[0]
+def preset(name: str, args) -> tuple[list[str], dict, dict | None]:
+    """(pipelines, parameters, variants) of preset ``name``."""
+    if name == "hybridnet_cls_vs_supervised":
+        supervised = {"supervised.model.backbone": "hybrid_convlarge", "supervised.model.backbone_kwargs": TINY,
+                      "supervised.train.batch_size": 20, "supervised.train.augment.max_shift": 1,
+                      **{f"supervised.{k}": v for k, v in DIGITS_EPOCHS.items()}}
+        hybridnet = {"hybridnet.loss.lambda_rec": 0.0, "hybridnet.loss.lambda_inter": 0.0,
+                     "hybridnet.loss.lambda_stab": 0.0, "hybridnet.train.batch_labeled": 20,
+                     "hybridnet.train.batch_unlabeled": 80, **{f"hybridnet.{k}": v for k, v in DIGITS_EPOCHS.items()}}
+        return ["supervised", "hybridnet"], {**supervised, **hybridnet}, None
+    mnist = args.data_path or str(SHARED_DATA / "mnist")
+    if name == "m2_issue_vs_relu_alpha10":
+        return ["m2"], _m2(mnist), {
+            "issue": {"model.log_var_activation": "linear", "model.activation": "softplus"},
+            "relu_alpha10": {"model.log_var_activation": "softplus", "model.activation": "relu", "model.alpha": 10.0}}
+    if name == "m2_linear_vs_softplus_logvar":
+        return ["m2"], _m2(mnist), {"linear_logvar": {"model.log_var_activation": "linear"},
+                                    "softplus_logvar": {"model.log_var_activation": "softplus"}}
+    if name == "swwae_vgg_arms":
+        from swwae_vgg import VARIANTS, pipeline_params
+
+        path = args.data_path or (str(cached_cifar10_npz()) if not args.dry_run else "data/01_raw/cifar10_jpeg.npz")
+        params = pipeline_params(path, labels_per_class=20, validation_per_class=5, steps=20, pretrain_epochs=1,
+                                 decoder_epochs=1, finetune_epochs=4)
+        return ["swwae_vgg"], params, dict(VARIANTS)
+    raise ValueError(name)
+
+
+PRESETS = ["hybridnet_cls_vs_supervised", "m2_issue_vs_relu_alpha10", "m2_linear_vs_softplus_logvar", "swwae_vgg_arms"]
+LABELS = {"swwae_vgg_arms": "200"}  # 20 per class, all labeled (the paper's supervised setting); else 100
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--preset", default="hybridnet_cls_vs_supervised", choices=sorted(PRESETS))
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--cores", default="0", help="taskset core list for every run (default 0)")
-    parser.add_argument("--data-root", default=str(REPO.parent / "shared" / "data"),
-                        help="folder holding mnist/ (default ../shared/data)")
-    parser.add_argument("--tracking-uri", default=None, help="default: sqlite:///benchmarks/runs/step_time.db")
-    args = parser.parse_args(argv)
-    (HERE / "runs").mkdir(exist_ok=True)
-    uri = args.tracking_uri or f"sqlite:///{HERE / 'runs' / 'step_time.db'}"
-    import mlflow
-
-    client = mlflow.MlflowClient(uri)
-    configs = [(p, st, n, params.replace("{data_root}", str(Path(args.data_root).resolve())))
-               for p, st, n, params in PRESETS[args.preset]]
-    ms = {i: [] for i in range(len(configs))}
-    for r in range(1, args.rounds + 1):
-        for i, (pipeline, stage, per_step, params) in enumerate(configs):
-            load = os.getloadavg()[0]
-            t0 = time.time()
-            run_id = run_once(pipeline, params, args.threads, args.cores, uri)
-            rates = _stage_metric(client, run_id, stage)[1:]  # drop the tracing epoch
-            step_ms = 1000.0 * per_step / statistics.median(rates)
-            ms[i].append(step_ms)
-            print(f"round {r} {pipeline:<11} [{'AB'[i]}] {step_ms:7.2f} ms/step ({per_step} images/step, run {run_id[:8]}, "
-                  f"{time.time() - t0:.0f} s, load {load:.2f})", flush=True)
-    a, b = (statistics.median(ms[i]) for i in (0, 1))
-    ratios = [y / x for x, y in zip(ms[0], ms[1])]
-    na, nb = (f"{configs[i][0]} [{'AB'[i]}]" for i in (0, 1))
-    print(f"\nmedian ms/step: {na} {a:.2f}, {nb} {b:.2f}; ratio B/A "
-          f"per round {', '.join(f'{x:.2f}' for x in ratios)}, median {statistics.median(ratios):.2f}")
-    return 0
+    p = driver_arguments(__doc__, store="step_time")
+    p.add_argument("--preset", default="hybridnet_cls_vs_supervised", choices=PRESETS)
+    p.add_argument("--rounds", type=int, default=3, help="interleaved rounds (seeds 0..rounds-1; default 3)")
+    p.add_argument("--cores", default="1", help="CPU cores the sweep is pinned to, e.g. 1 or 0,1 (default 1)")
+    p.add_argument("--data-path", default=None,
+                   help="MNIST IDX folder (m2 presets; default ../shared/data/mnist) or CIFAR-10 .npz (swwae_vgg_arms)")
+    p.add_argument("--run-name", default=None)
+    args = p.parse_args(argv)
+    if args.rounds < 1:
+        p.error(f"--rounds expects a positive number of rounds, got {args.rounds}")
+    try:
+        cores = {int(c) for c in args.cores.split(",")}
+    except ValueError:
+        p.error(f"--cores expects comma-separated core numbers, e.g. 1 or 0,1, got {args.cores!r}")
+    if not cores <= set(range(os.cpu_count() or 1)):
+        p.error(f"--cores expects cores of this machine (0..{(os.cpu_count() or 1) - 1}), got {args.cores!r}")
+    args.seeds = ",".join(str(r) for r in range(args.rounds))
+    pipelines, params, variants = preset(args.preset, args)
+    argv = sweep_command(pipelines, args, labels=LABELS.get(args.preset, "100"),
+                         run_name=args.run_name or f"bench-step-time-{args.preset}", params=params, variants=variants)
+    argv.insert(argv.index("--run-name"), "--interleave")
+    if not args.dry_run and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, cores)  # before TensorFlow starts its threads: they inherit it
+        print(f"pinned to core(s) {sorted(cores)}", flush=True)
+    return run(argv, f"step_time_{args.preset}", args)
 
 
 if __name__ == "__main__":

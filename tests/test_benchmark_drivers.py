@@ -31,6 +31,11 @@ DRIVERS = {  # driver, arguments -> (pipelines, children, RESULTS.md section)
                                                                                      "m2_mnist"),
     ("swwae_vgg", ()): (["swwae_vgg"], 9, "swwae_vgg_cifar10"),
     ("comparison", ()): (cli.available_pipelines(), 27, "comparison_digits"),  # 9 registered x 3 seeds
+    # timing: 3 interleaved rounds of each configuration
+    ("step_time", ("--preset", "hybridnet_cls_vs_supervised")): (["supervised", "hybridnet"], 6,
+                                                                 "step_time_hybridnet_cls_vs_supervised"),
+    ("step_time", ("--preset", "m2_issue_vs_relu_alpha10")): (["m2"], 6, "step_time_m2_issue_vs_relu_alpha10"),
+    ("step_time", ("--preset", "swwae_vgg_arms")): (["swwae_vgg"], 9, "step_time_swwae_vgg_arms"),
 }
 
 
@@ -82,6 +87,12 @@ def test_driver_sweep_is_planned_and_checked(driver, extra, params, capsys, monk
                           params=params, known=sorted(SCHEMAS), overrides=cli.parse_params(ns.params),
                           variants=cli.parse_variants(ns.variants), epochs=ns.epochs)
     assert len(plan) == children
+    if driver == "step_time":  # rounds: every configuration of seed 0, then of seed 1, ...
+        assert ns.interleave
+        plan = cli.plan_sweep(pipelines, cli.parse_int_list(ns.seeds, "seeds"), cli.parse_int_list(ns.labels, "labels"),
+                              params=params, known=sorted(SCHEMAS), overrides=cli.parse_params(ns.params),
+                              variants=cli.parse_variants(ns.variants), interleave=True)
+        assert [c.seed for c in plan] == sorted(c.seed for c in plan)
     for child in plan:
         merged = _merged(params, child.runtime_params)
         assert merged["runtime"]["threads"] == 1

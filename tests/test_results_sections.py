@@ -90,6 +90,8 @@ def test_section_is_generated_from_the_sweep_and_regenerated_byte_for_byte(store
         assert epochs == {"one": 1, "two": 2}[c.data.tags["variant"]]
         assert [m.step for m in client.get_metric_history(c.info.run_id, "supervised.test_accuracy")] == \
             list(range(1, epochs + 1))
+        # the step time beside the load the run started under (the timing sections' columns)
+        assert c.data.metrics["supervised.step_ms"] > 0 and c.data.metrics["sweep.load_average"] >= 0
 
     results = project / "RESULTS.md"
     results.write_text(OTHER)
@@ -226,3 +228,91 @@ def test_a_variant_row_names_one_row_of_the_papers_table(tmp_path):
 
     _, rows = section_rows([run("baseline"), run("swwae_all")], spec)
     assert rows == [["baseline", "29.05 (imagenet2012, VGGNet)"], ["swwae_all", "27.39 (imagenet2012, SWWAE-all)"]]
+
+
+@pytest.mark.heavy(3)
+def test_all_sections_write_the_whole_file_again_byte_for_byte(store, capsys):
+    """``--all-sections``: every section from the store its spec names (``store:``, relative to the
+    spec); a missing file gets the spec's header, then the sections in the spec's order; an
+    ``external`` section keeps its place and is left to its own command, so deleting the file and
+    running the documented commands writes it again byte for byte."""
+    project, uri, _ = store
+    bench = project / "bench"
+    (bench / "header.md").write_text("# Benchmark results\n\nEvery table below is generated.\n")
+    spec = bench / "all.yml"
+    spec.write_text("header: header.md\nsections:\n"
+                    "  tiny: {parent: tiny-variants, store: ../mlflow.db, title: '### Tiny', "
+                    "columns: [{column: variant}, {metric: test.error}]}\n"
+                    "  per_pass: {external: bench/per_pass.py --write RESULTS.md}\n"
+                    "  again: {parent: tiny-variants, store: ../mlflow.db, columns: [{column: variant}, {column: runs}]}\n")
+    results = project / "RESULTS.md"
+    results.unlink(missing_ok=True)
+    write = ["results", "--all-sections", "--spec", str(spec), "--write", str(results)]
+    assert cli.main(write) == 0  # no --tracking-uri: each section's own store
+    text = results.read_text()
+    assert text.startswith("# Benchmark results\n\nEvery table below is generated.\n\n<!-- section: tiny -->\n")
+    assert text.index("section: tiny") < text.index("section: per_pass") < text.index("section: again")
+    assert "<!-- section: per_pass -->\n_Written by `bench/per_pass.py --write RESULTS.md`._\n<!-- end: per_pass -->" in text
+    # the external command writes its section; the generator leaves it alone from then on
+    results.write_text(replace_section(text, "per_pass", "<!-- section: per_pass -->\nper pass\n<!-- end: per_pass -->\n"))
+    done = results.read_bytes()
+    assert cli.main(write) == 0
+    assert results.read_bytes() == done
+    results.unlink()  # deleted: the two commands write it again, the same bytes
+    assert cli.main(write) == 0
+    results.write_text(replace_section(results.read_text(), "per_pass",
+                                       "<!-- section: per_pass -->\nper pass\n<!-- end: per_pass -->\n"))
+    assert results.read_bytes() == done
+    capsys.readouterr()
+    assert cli.main(["results", "--section", "per_pass", "--spec", str(spec)]) == 2  # not this generator's
+    assert "written by `bench/per_pass.py --write RESULTS.md`" in capsys.readouterr().err
+    assert cli.main(["results", "--section", "tiny", "--all-sections", "--spec", str(spec)]) == 2
+    assert "--section and --all-sections: give one" in capsys.readouterr().err
+
+
+def test_a_ratio_column_compares_each_row_with_the_first_round_by_round(tmp_path):
+    """``{column: ratio}``: per seed (a round of ``sweep --interleave``), the row's first metric over
+    the first row's, their median then the rounds; ``{method}`` in a metric key is the row's method
+    (each pipeline logs its own stage's ``<stage>.step_ms``)."""
+    from types import SimpleNamespace
+
+    from ssl_pipelines.reporting_sections import section_rows
+
+    path = tmp_path / "spec.yml"
+    path.write_text("sections:\n  a:\n    parent: p\n    columns: [{column: method}, {metric: '{method}.step_ms', "
+                    "header: ms/step}, {column: ratio}, {metric: sweep.load_average, header: load}]\n")
+    spec = load_spec(path)["a"]
+
+    def run(method, seed, ms, load=1.0):
+        tags = {"method": method, "seed": str(seed), "labels": "100"}
+        return SimpleNamespace(data=SimpleNamespace(tags=tags, metrics={f"{method}.step_ms": ms,
+                                                                        "sweep.load_average": load}, params={}))
+
+    runs = [run("supervised", 0, 10.0), run("hybridnet", 0, 9.0, 2.0), run("supervised", 1, 10.0),
+            run("hybridnet", 1, 12.0, 2.0), run("supervised", 2, 8.0), run("hybridnet", 2, 9.2, 2.0),
+            run("m2", 7, 5.0)]  # no round in common with the first row
+    headers, rows = section_rows(runs, spec)
+    assert headers == ["method", "ms/step", "ratio to the first row (median; per seed)", "load"]
+    assert rows == [["supervised", "9.33 ± 1.15", "reference", "1.00 ± 0.00"],
+                    ["hybridnet", "10.07 ± 1.68", "1.15 (0.90 / 1.20 / 1.15)", "2.00 ± 0.00"],
+                    ["m2", "5.00", "–", "1.00"]]
+    path.write_text("sections:\n  a:\n    parent: p\n    columns: [{column: method}, {column: variant}, "
+                    "{metric: bench.ms}, {column: ratio_in_method}]\n")
+
+    def worker_run(method, variant, seed, ms):
+        tags = {"method": method, "variant": variant, "seed": str(seed)}
+        return SimpleNamespace(data=SimpleNamespace(tags=tags, metrics={"bench.ms": ms}, params={}))
+
+    runs = [worker_run(m, v, s, ms) for m, base in (("supervised", 5.0), ("r2d2", 7.0)) for s in (0, 1)
+            for v, ms in (("1 worker", base + s), ("2 workers", 6 * base + s))]
+    _, rows = section_rows(runs, load_spec(path)["a"])
+    assert [r[3] for r in rows] == ["reference", "5.58 (6.00 / 5.17)", "reference", "5.69 (6.00 / 5.38)"]
+    path.write_text("sections: {a: {parent: p, columns: [{column: ratio}]}}")
+    with pytest.raises(ConfigError, match="ratio"):
+        load_spec(path)
+    path.write_text("sections: {a: {external: x, parent: p}}")
+    with pytest.raises(ConfigError, match="sections.a.external must be the command that writes the section, alone"):
+        load_spec(path)
+    path.write_text("headr: h.md\nsections: {a: {parent: p}}")
+    with pytest.raises(ConfigError, match="key 'headr' must be one of std, sections, header"):
+        load_spec(path)

@@ -130,4 +130,12 @@ def test_throughput_is_logged_per_epoch_to_mlflow(tmp_path):
         speed.log_to_mlflow("m2")
     points = mlflow.MlflowClient().get_metric_history(run.info.run_id, "m2.images_per_second")
     assert [(p.step, p.value) for p in points] == [(1, 100.0), (2, 250.0)]
+    # the step time: 10 images per step at the median rate of the epochs after the first (250/s)
+    assert mlflow.MlflowClient().get_run(run.info.run_id).data.metrics["m2.step_ms"] == pytest.approx(40.0)
+    speed.rates = [50.0, 100.0, 300.0, 200.0]  # the first epoch (tracing) is left out: median 200/s
+    assert speed.step_ms() == pytest.approx(50.0)
+    speed.rates = [125.0]
+    assert speed.step_ms() == pytest.approx(80.0)  # one epoch: that one
+    speed.rates = []
+    assert speed.step_ms() is None
     mlflow.set_tracking_uri("")

@@ -39,6 +39,20 @@ def test_plan_is_the_grid_in_order_with_tags_and_checkpoints():
     assert lpc[0].label_text == "5/class" and lpc[0].run_name == "m2-lpc5-s3" and "labels" not in lpc[0].tags
 
 
+def test_interleave_runs_the_grid_in_rounds_one_per_seed():
+    """``--interleave``: every configuration of seed 2, then of seed 0, ... (the seeds' order), each
+    round in the grid's order, so a drifting load hits every configuration of a timing sweep alike."""
+    variants = parse_variants(["a:", "b:train.epochs=5"])
+    plan = plan_sweep(["supervised", "m2"], [2, 0], [100], params=PARAMS, known=KNOWN, variants=variants,
+                      interleave=True)
+    assert [(c.seed, c.pipeline, c.variant) for c in plan] == [
+        (2, "supervised", "a"), (2, "supervised", "b"), (2, "m2", "a"), (2, "m2", "b"),
+        (0, "supervised", "a"), (0, "supervised", "b"), (0, "m2", "a"), (0, "m2", "b")]
+    plain = plan_sweep(["supervised", "m2"], [2, 0], [100], params=PARAMS, known=KNOWN, variants=variants)
+    assert sorted(c.run_name for c in plan) == sorted(c.run_name for c in plain)  # the same runs, reordered
+    assert [c.seed for c in plain[:2]] == [2, 0]
+
+
 def test_few_labels_lower_the_labeled_batch_of_each_pipeline_by_its_own_key():
     assert labeled_batch_keys("supervised", PARAMS["supervised"]) == ["train.batch_size"]
     assert labeled_batch_keys("m2", PARAMS["m2"]) == ["train.batch_labeled"]

@@ -316,7 +316,8 @@ def fit_labeled_batches(pipeline: str, labels: int | None, params: dict, tree: d
 def plan_sweep(pipelines: Sequence[str], seeds: Sequence[int], labels: Sequence[int | None], *,
                params: dict, known: Sequence[str], epochs: int | None = None,
                overrides: dict[str, Any] | None = None, labels_per_class: Sequence[int] | None = None,
-               adapt_batches: bool = True, variants: Sequence[Variant] | None = None) -> list[ChildRun]:
+               adapt_batches: bool = True, variants: Sequence[Variant] | None = None,
+               interleave: bool = False) -> list[ChildRun]:
     """Which child runs a sweep makes, in order, with their runtime parameters and tags; pure (no
     Kedro, MLflow or TensorFlow), so every mistake is found before anything trains.
 
@@ -329,6 +330,9 @@ def plan_sweep(pipelines: Sequence[str], seeds: Sequence[int], labels: Sequence[
         variants: configurations (:class:`Variant`): one child per (pipeline, labels, seed,
             variant), its overrides over ``overrides``, tagged ``variant``; none: one child per
             (pipeline, labels, seed), untagged (as before).
+        interleave: run the grid in rounds, one per seed (every configuration of seed 0, then of
+            seed 1, ...) instead of all seeds of one configuration first, so a machine's drifting load
+            hits every configuration alike (timing benchmarks: ``ratio`` columns of RESULTS.md).
     """
     overrides = dict(overrides or {})
     pipelines = [p.strip() for p in pipelines if p.strip()]
@@ -374,6 +378,9 @@ def plan_sweep(pipelines: Sequence[str], seeds: Sequence[int], labels: Sequence[
                     plan.append(ChildRun(pipeline, n_labels, lpc, int(seed), tree, tags,
                                          f"{prefix}-{tag}-s{seed}", tuple(notes),
                                          variant.name if variant is not None else None))
+    if interleave:
+        rounds = {int(seed): i for i, seed in enumerate(seeds)}
+        plan.sort(key=lambda child: rounds[child.seed])  # stable: the configurations keep their order
     return plan
 
 
@@ -408,6 +415,8 @@ def run_child(child: ChildRun, *, project: Path, env: str | None, parent_run_id:
     kedro_mlflow_logger = logging.getLogger(KEDRO_MLFLOW_LOGGER)
     kedro_mlflow_logger.addFilter(KEDRO_MLFLOW_IN_SWEEP)
     run = mlflow.start_run(nested=True, run_name=child.run_name, tags={**child.tags, "sweep.parent": parent_run_id})
+    if hasattr(os, "getloadavg"):  # the machine's 1-minute load when the run started, beside its timings
+        mlflow.log_metric("sweep.load_average", round(os.getloadavg()[0], 2))
     start, status, error = time.time(), "FINISHED", None
     try:
         with KedroSession.create(project_path=project, env=env, runtime_params=child.runtime_params) as session:
@@ -453,10 +462,10 @@ def run_sweep(pipelines: Sequence[str], seeds: Sequence[int], labels: Sequence[i
               tracking_uri: str | None = None, experiment: str | None = None, run_name: str | None = None,
               keep_going: bool = False, report_dir: str | os.PathLike | None = None,
               adapt_batches: bool = True, variants: Sequence[Variant] | None = None,
-              command: str | None = None) -> dict:
+              command: str | None = None, interleave: bool = False) -> dict:
     """Run every (pipeline, label count, variant, seed) as a nested MLflow run under one parent run
-    (``variants``: see :func:`plan_sweep`; ``command``: the command line, tagged ``sweep.command``
-    on the parent run).
+    (``variants``, ``interleave``: see :func:`plan_sweep`; ``command``: the command line, tagged
+    ``sweep.command`` on the parent run).
 
     Everything is checked (pipeline names, parameter sections, override keys, batch sizes) by
     :func:`plan_sweep` before the first run starts. Returns ``{"parent_run_id", "tracking_uri",
@@ -474,7 +483,7 @@ def run_sweep(pipelines: Sequence[str], seeds: Sequence[int], labels: Sequence[i
         uri, exp_name = _tracking_settings(mlflow_conf, tracking_uri, experiment)
         plan = plan_sweep(pipelines, seeds, labels, params=params, known=available_pipelines(), epochs=epochs,
                           overrides=overrides, labels_per_class=labels_per_class, adapt_batches=adapt_batches,
-                          variants=variants)
+                          variants=variants, interleave=interleave)
         mlflow.set_tracking_uri(uri)
         mlflow.set_experiment(exp_name)
         while mlflow.active_run() is not None:  # never nest the sweep under a leftover run
@@ -565,6 +574,9 @@ def _build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--experiment", default=None, help="MLflow experiment (default: mlflow.yml / MLFLOW_EXPERIMENT_NAME)")
     sw.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default: mlflow.yml / MLFLOW_TRACKING_URI)")
     sw.add_argument("--run-name", default=None, help="name of the parent run (default sweep-<time>)")
+    sw.add_argument("--interleave", action="store_true",
+                    help="run in rounds, one per seed (every configuration of seed 0, then of seed 1, ...): "
+                         "timing comparisons whose rounds share the machine's load")
     sw.add_argument("--keep-going", action="store_true", help="continue after a failed run")
     sw.add_argument("--out", default=None, help="also write the sweep's results table and plots to this folder")
     sw.add_argument("--strict-batches", action="store_true",
@@ -587,6 +599,9 @@ def _build_parser() -> argparse.ArgumentParser:
     rs.add_argument("--section", action="append", default=None, dest="sections", metavar="NAME",
                     help="instead of the report: the RESULTS.md section NAME of --spec (repeatable), "
                          "from its sweep's parent run, printed or written with --write")
+    rs.add_argument("--all-sections", action="store_true",
+                    help="instead of the report: every section of --spec, each from its own `store` (a new "
+                         "--write file gets the spec's header, then the sections in the spec's order)")
     rs.add_argument("--spec", default="benchmarks/results_sections.yml",
                     help="the sections' spec (default benchmarks/results_sections.yml)")
     rs.add_argument("--readme", default=None, metavar="SPEC",
@@ -626,7 +641,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 overrides=parse_params(args.params), tracking_uri=args.tracking_uri,
                 experiment=args.experiment, run_name=args.run_name, keep_going=args.keep_going,
                 report_dir=args.out, adapt_batches=not args.strict_batches,
-                variants=parse_variants(args.variants), command=command_line(argv))
+                variants=parse_variants(args.variants), command=command_line(argv), interleave=args.interleave)
             from ssl_pipelines.reporting import to_markdown
 
             print(f"\nsweep parent run {result['parent_run_id']} ({result['tracking_uri']}, "
@@ -640,24 +655,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "results":
             from ssl_pipelines import reporting
 
-            uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///mlflow.db"
+            default_uri = os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///mlflow.db"
+            uri = args.tracking_uri or default_uri
             experiment = args.experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME") or reporting.DEFAULT_EXPERIMENT
             if args.readme:
-                if args.sections:
+                if args.sections or args.all_sections:
                     raise ConfigError("--readme and --section are two different outputs: give one")
                 from ssl_pipelines.reporting_readme import write_readme_table
 
                 text = write_readme_table(args.readme, write=args.write)
                 print(text if args.write is None else f"wrote the README results table to {args.write}")
                 return 0
-            if args.sections:
+            if args.sections or args.all_sections:
                 from ssl_pipelines.reporting_sections import write_sections
 
-                text = write_sections(args.sections, args.spec, uri, experiment, write=args.write)
-                print(text if args.write is None else f"wrote section(s) {', '.join(args.sections)} to {args.write}")
+                if args.sections and args.all_sections:
+                    raise ConfigError("--section and --all-sections: give one")
+                # a section's `store` in the spec wins over the environment's store, --tracking-uri over both
+                text = write_sections(args.sections, args.spec, args.tracking_uri, experiment, write=args.write,
+                                      default_uri=default_uri)
+                what = ", ".join(args.sections) if args.sections else "every section"
+                print(text if args.write is None else f"wrote {what} of {args.spec} to {args.write}")
                 return 0
             if args.write is not None:
-                raise ConfigError("--write needs --section NAME (the report itself goes to --out)")
+                raise ConfigError("--write needs --section NAME or --all-sections (the report itself goes to --out)")
             out = reporting.write_report(args.out, uri, experiment, parent_run_id=args.parent,
                                          num_classes=args.num_classes, all_runs=args.all_runs)
             print(f"runs of sweep {out['parent_run_id']}" if out["parent_run_id"] else "every method run")

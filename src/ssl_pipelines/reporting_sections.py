@@ -10,6 +10,8 @@ newest of that name, or its run id), the table's rows and columns and the prose 
         parent: bench-inversion       # run name or run id of the `ssl-pipelines sweep` parent
         title: "### inversion vs CE only (MNIST)"
         prose: sections/inversion.md  # relative to the spec file; or `text: |` inline
+        driver: .venv/bin/python benchmarks/inversion.py   # optional: what runs the sweep (a section
+                                      # whose sweep is not in the store yet says so, instead of failing)
         columns:                      # default: method, variant, labels, runs, seeds, test.error, paper
           - {column: method}
           - {column: variant}
@@ -24,6 +26,12 @@ newest of that name, or its run id), the table's rows and columns and the prose 
                                       # `previous` and `agrees` (|mean - previous| <= the two stds)
         methods: [inversion]          # optional: only these methods' child runs (one table of a sweep
                                       # whose other rows were measured again in a newer sweep)
+        store: stores/inversion.db    # optional: the sqlite store of the sweep, relative to the spec
+                                      # (--tracking-uri overrides it); experiment: its MLflow experiment
+      m2_per_pass:
+        external: "benchmarks/m2_per_pass.py --write benchmarks/RESULTS.md"   # written by another
+                                      # command: --all-sections keeps its place and leaves it alone
+    header: sections/header.md        # the file's text above the first section (--all-sections)
 
 A section is written between ``<!-- section: NAME -->`` and ``<!-- end: NAME -->``: the title,
 the prose, the parent run id and name, the sweep's ``sweep.command`` tag, the table (one row per
@@ -32,11 +40,19 @@ method x variant x data set x label count, in the sweep's order; a metric column
 (:mod:`ssl_pipelines.published`, nothing else). Everything is read from the store and formatted
 with fixed precision, so regenerating a section from the same store gives the same bytes; the
 other sections of the file are left as they are.
+
+``--all-sections`` writes every section of the spec, each from its own ``store``; into a missing
+file it writes the ``header`` and then the sections in the spec's order, so deleting the file and
+running the documented commands writes it again byte for byte. A ``ratio`` column compares a row
+with the first row seed by seed (the rounds of an interleaved timing sweep, ``sweep --interleave``),
+``ratio_in_method`` with the first row of the same method.
 """
 
 from __future__ import annotations
 
+import logging
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,10 +67,13 @@ from ssl_pipelines.published import canonical_dataset, published_for
 STD_CONVENTIONS = {"sample": 1, "population": 0}
 BUILTIN_COLUMNS = {"method": "method", "variant": "variant", "dataset": "data set", "labels": "labels",
                    "runs": "runs", "seeds": "seeds", "paper": "paper (published.py)",
-                   "previous": "previous script", "agrees": "within the seed spread?"}
+                   "previous": "previous script", "agrees": "within the seed spread?",
+                   "ratio": "ratio to the first row (median; per seed)",
+                   "ratio_in_method": "ratio to the method's first row (median; per seed)"}
 DEFAULT_COLUMNS = [{"column": "method"}, {"column": "variant"}, {"column": "labels"}, {"column": "runs"},
                    {"column": "seeds"}, {"metric": "test.error", "header": "test error %"}, {"column": "paper"}]
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
+logger = logging.getLogger(__name__)
 
 
 def _spec_error(where: str, value: Any, expected: str) -> ValueError:
@@ -84,6 +103,10 @@ class SectionSpec:
     ddof: int = 1
     previous: dict = field(default_factory=dict)  # "<variant or method>/<labels>" -> {metric: "mean ± std"}
     methods: tuple[str, ...] = ()  # only the child runs of these methods (empty: all)
+    store: str | None = None  # tracking URI of the sweep's store (from the spec's `store:`)
+    experiment: str | None = None  # its MLflow experiment (None: the command's)
+    external: str | None = None  # the command that writes this section (not this generator)
+    driver: str | None = None  # the benchmark command that runs the sweep (named while it has not run)
 
 
 def _column(entry: Any, where: str) -> Column:
@@ -115,6 +138,9 @@ def load_spec(path: str | Path) -> dict[str, SectionSpec]:
     if not isinstance(raw, dict) or not isinstance(raw.get("sections"), dict):
         raise _spec_error(f"{path}: 'sections'", raw.get("sections") if isinstance(raw, dict) else raw,
                           "a mapping of section name -> {parent, title, prose|text, columns, paper}")
+    unknown = set(raw) - {"std", "sections", "header"}
+    if unknown:
+        raise _spec_error(f"{path}: key {sorted(unknown)[0]!r}", raw[sorted(unknown)[0]], "one of std, sections, header")
     std = raw.get("std", "sample")
     if std not in STD_CONVENTIONS:
         raise _spec_error(f"{path}: std", std, f"one of {sorted(STD_CONVENTIONS)}")
@@ -123,10 +149,21 @@ def load_spec(path: str | Path) -> dict[str, SectionSpec]:
         where = f"{path}: sections.{name}"
         if not isinstance(s, dict):
             raise _spec_error(where, s, "a mapping")
-        unknown = set(s) - {"parent", "title", "prose", "text", "columns", "paper", "previous", "methods"}
+        keys = ("parent", "title", "prose", "text", "columns", "paper", "previous", "methods", "store",
+                "experiment", "external", "driver")
+        unknown = set(s) - set(keys)
         if unknown:
-            raise _spec_error(f"{where} key {sorted(unknown)[0]!r}", s[sorted(unknown)[0]],
-                              "one of parent, title, prose, text, columns, paper, previous, methods")
+            raise _spec_error(f"{where} key {sorted(unknown)[0]!r}", s[sorted(unknown)[0]], "one of " + ", ".join(keys))
+        if "external" in s:
+            if set(s) != {"external"} or not isinstance(s["external"], str) or not s["external"].strip():
+                raise _spec_error(f"{where}.external", s, "the command that writes the section, alone")
+            out[str(name)] = SectionSpec(str(name), "", external=s["external"].strip())
+            continue
+        store = None
+        if s.get("store") is not None:
+            if not isinstance(s["store"], str) or not s["store"]:
+                raise _spec_error(f"{where}.store", s["store"], "a sqlite file relative to the spec, or a tracking URI")
+            store = s["store"] if "://" in s["store"] else f"sqlite:///{(path.parent / s['store']).resolve()}"
         methods = s.get("methods") or []
         if not isinstance(methods, list) or not all(isinstance(m, str) and m for m in methods):
             raise _spec_error(f"{where}.methods", methods, "a list of method names (the rows to keep)")
@@ -164,24 +201,50 @@ def load_spec(path: str | Path) -> dict[str, SectionSpec]:
         if any(c.kind == "column" and c.key == "agrees" for c in columns) and \
                 not any(c.kind == "metric" for c in columns):
             raise _spec_error(f"{where}.columns", "agrees", "used with a metric column (the first one is compared)")
+        if any(c.kind == "column" and c.key in ("ratio", "ratio_in_method") for c in columns) and \
+                not any(c.kind == "metric" for c in columns):
+            raise _spec_error(f"{where}.columns", "ratio", "used with a metric column (the first one is compared)")
+        driver = s.get("driver")
+        if driver is not None and (not isinstance(driver, str) or not driver.strip()):
+            raise _spec_error(f"{where}.driver", driver, "the command that runs the section's sweep")
         out[str(name)] = SectionSpec(str(name), s["parent"], str(s.get("title") or ""), prose.strip(), columns,
-                                     dict(paper), STD_CONVENTIONS[std], previous, tuple(methods))
+                                     dict(paper), STD_CONVENTIONS[std], previous, tuple(methods), store,
+                                     str(s["experiment"]) if s.get("experiment") else None,
+                                     driver=driver.strip() if driver else None)
     return out
+
+
+def load_header(path: str | Path) -> str:
+    """The spec's ``header`` (a file relative to the spec): the text above the first section of a
+    file written by ``--all-sections``; empty when the spec has none."""
+    path = Path(path)
+    raw = yaml.safe_load(path.read_text()) or {}
+    header = raw.get("header") if isinstance(raw, dict) else None
+    if header is None:
+        return ""
+    header_path = path.parent / str(header)
+    if not header_path.is_file():
+        raise _spec_error(f"{path}: header", header, f"a file (relative to {path.parent})")
+    return header_path.read_text()
 
 
 # === Reading the store ===
 def find_parent(client, experiment_id: str, parent: str):
-    """The sweep parent run ``parent`` (a run id, or the newest sweep run of that name)."""
+    """The sweep parent run ``parent``: the run with that id, or the newest FINISHED sweep run of that
+    name (a sweep still running, or interrupted, does not replace the table of the last one that
+    finished)."""
     if RUN_ID.match(parent):
         try:
             return client.get_run(parent)
         except Exception:  # noqa: BLE001 - fall back to a run of that name
             pass
     runs = client.search_runs([experiment_id], filter_string=f"tags.`mlflow.runName` = '{parent}' and tags.sweep = 'true'",
-                              order_by=["attributes.start_time DESC"], max_results=1)
-    if not runs:
-        raise _spec_error("the section's parent", parent, "the run id or run name of a sweep parent run in the store")
-    return runs[0]
+                              order_by=["attributes.start_time DESC"], max_results=100)
+    finished = [r for r in runs if r.info.status == "FINISHED"]
+    if not finished:
+        raise _spec_error("the section's parent", parent, "the run id or run name of a FINISHED sweep parent run in "
+                          "the store" + (f" (its sweeps: {', '.join(r.info.status for r in runs)})" if runs else ""))
+    return finished[0]
 
 
 def child_runs(client, experiment_id: str, parent_run_id: str) -> list:
@@ -257,6 +320,26 @@ def _paper(method: str, dataset: str | None, labels: int | None, variant: str | 
     return "; ".join(f"{p.label()} ({p.dataset}" + (f", {p.variant}" if p.variant else "") + ")" for p in other) or "–"
 
 
+def ratio_cell(runs: list, key: str, reference: list, reference_key: str) -> str:
+    """``"0.83 (0.90 / 0.76 / 0.83)"``: per seed, metric ``key`` of ``runs`` over ``reference_key`` of
+    ``reference`` (the same seed: one round of an interleaved sweep), then their median; "–" without
+    a common seed."""
+    ours = {r.data.tags.get("seed"): r.data.metrics.get(key) for r in runs}
+    theirs = {r.data.tags.get("seed"): r.data.metrics.get(reference_key) for r in reference}
+    seeds = sorted((s for s in ours if s in theirs and ours[s] is not None and theirs[s]),
+                   key=lambda s: int(s) if str(s).isdigit() else 0)
+    ratios = [ours[s] / theirs[s] for s in seeds if math.isfinite(ours[s] / theirs[s])]
+    if not ratios:
+        return "–"
+    return f"{float(np.median(ratios)):.2f} (" + " / ".join(f"{r:.2f}" for r in ratios) + ")"
+
+
+def metric_key(column: Column, method: str) -> str:
+    """A metric column's key for a row of ``method``: ``{method}`` in the key is replaced by it
+    (``{method}.step_ms``: each pipeline logs its own stage's metric)."""
+    return column.key.replace("{method}", method)
+
+
 def section_rows(runs: list, spec: SectionSpec) -> tuple[list[str], list[list[str]]]:
     """Headers and cells of the section's table: one row per method x variant x data set x label
     count, in the order of each row's first run."""
@@ -266,13 +349,19 @@ def section_rows(runs: list, spec: SectionSpec) -> tuple[list[str], list[list[st
         key = (t["method"], t.get("variant"), canonical_dataset(t.get("dataset")), _labels(t))
         groups.setdefault(key, []).append(run)
     metrics = {c.key: c for c in spec.columns if c.kind == "metric"}
+    first_metric = next((c for c in spec.columns if c.kind == "metric"), None)
+    reference_key, reference = next(iter(groups.items()), ((None,), []))
+    firsts: dict[str, tuple] = {}  # method -> its first row (key, runs): the reference of ratio_in_method
+    for key, members in groups.items():
+        firsts.setdefault(key[0], (key, members))
     rows = []
     for (method, variant, dataset, labels), members in groups.items():
         previous = {m: v for m, v in spec.previous.get(f"{variant or method}/{labels}", {}).items() if m in metrics}
         cells = []
         for col in spec.columns:
             if col.kind == "metric":
-                cells.append(mean_std([r.data.metrics.get(col.key) for r in members], col.digits, spec.ddof))
+                cells.append(mean_std([r.data.metrics.get(metric_key(col, method)) for r in members], col.digits,
+                                      spec.ddof))
             elif col.kind == "param":
                 cells.append(", ".join(dict.fromkeys(str(r.data.params.get(col.key, "–")) for r in members)))
             elif col.key == "method":
@@ -292,6 +381,11 @@ def section_rows(runs: list, spec: SectionSpec) -> tuple[list[str], list[list[st
                 cells.append(_paper(method, dataset, labels, variant, spec))
             elif col.key == "previous":
                 cells.append(" / ".join(previous.values()) or "–")
+            elif col.key in ("ratio", "ratio_in_method"):
+                key_of, ref = (reference_key, reference) if col.key == "ratio" else firsts[method]
+                cells.append("reference" if members is ref else
+                             ratio_cell(members, metric_key(first_metric, method), ref,
+                                        metric_key(first_metric, key_of[0])))
             elif col.key == "agrees":
                 cells.append(" / ".join(agreement([r.data.metrics.get(m) for r in members], v, spec.ddof,
                                                   metrics[m].digits) for m, v in previous.items()) or "–")
@@ -308,15 +402,35 @@ def markdown_table(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def render_section(spec: SectionSpec, tracking_uri: str | None, experiment: str) -> str:
-    """The section's text, markers included, from the store."""
+def render_section(spec: SectionSpec, tracking_uri: str | None, experiment: str, default_uri: str | None = None) -> str:
+    """The section's text, markers included, from the store (``tracking_uri``, else the spec's
+    ``store``, else ``default_uri``) and experiment (the spec's ``experiment``, else ``experiment``)."""
     import mlflow
 
-    client = mlflow.MlflowClient(tracking_uri=tracking_uri)
-    exp = client.get_experiment_by_name(experiment)
-    if exp is None:
-        raise _spec_error("--experiment", experiment, f"an MLflow experiment of {tracking_uri}")
-    parent = find_parent(client, exp.experiment_id, spec.parent)
+    if spec.external:
+        start, end = _markers(spec.name)
+        return f"{start}\n_Written by `{spec.external}`._\n{end}\n"
+    tracking_uri = tracking_uri or spec.store or default_uri
+    experiment = spec.experiment or experiment
+    try:
+        if str(tracking_uri).startswith("sqlite:///") and not Path(tracking_uri[len("sqlite:///"):]).is_file():
+            # reading must not create a store: an empty one would hide a wrong path
+            raise _spec_error(f"section {spec.name}: the store", tracking_uri, "an existing sqlite file")
+        client = mlflow.MlflowClient(tracking_uri=tracking_uri)
+        exp = client.get_experiment_by_name(experiment)
+        if exp is None:
+            raise _spec_error("--experiment", experiment, f"an MLflow experiment of {tracking_uri}")
+        parent = find_parent(client, exp.experiment_id, spec.parent)
+    except ConfigError:
+        if spec.driver is None:
+            raise
+        # a sweep not run yet: the section says which command makes it (and the log says it is missing)
+        logger.warning("section %s: no sweep %r in %s (experiment %s); writing what runs it", spec.name,
+                       spec.parent, tracking_uri, experiment)
+        start, end = _markers(spec.name)
+        title = f"{spec.title}\n\n" if spec.title else ""
+        return (f"{start}\n{title}_Not generated yet: `{spec.driver}` runs its sweep and writes this section "
+                f"from the MLflow store._\n{end}\n")
     runs = child_runs(client, exp.experiment_id, parent.info.run_id)
     if spec.methods:
         runs = [r for r in runs if r.data.tags.get("method") in spec.methods]
@@ -362,23 +476,35 @@ def replace_section(document: str, name: str, section: str) -> str:
     return document[:i] + section + document[j:]
 
 
-def write_sections(names: list[str], spec_path: str | Path, tracking_uri: str | None, experiment: str,
-                   write: str | Path | None = None) -> str:
-    """Render the sections ``names`` of the spec; with ``write``, put them into that file (created
-    if missing). Returns the rendered text of the sections."""
+def write_sections(names: list[str] | None, spec_path: str | Path, tracking_uri: str | None, experiment: str,
+                   write: str | Path | None = None, default_uri: str | None = None) -> str:
+    """Render the sections ``names`` of the spec (None: all of them, in the spec's order; an
+    ``external`` section is rendered only as its place in a new file); with ``write``, put them into
+    that file; a missing file is created with the spec's ``header`` first. ``tracking_uri`` (None:
+    each section's ``store``, else ``default_uri``) overrides the spec's stores. Returns the rendered text of the sections."""
     specs = load_spec(spec_path)
+    names = list(specs) if names is None else names
     missing = [n for n in names if n not in specs]
     if missing:
         raise _spec_error("--section", missing[0], f"one of the spec's sections {sorted(specs)}")
-    rendered = {n: render_section(specs[n], tracking_uri, experiment) for n in names}
+    external = [n for n in names if specs[n].external]
+    if external and len(names) == 1:
+        raise _spec_error("--section", external[0], f"a section of this generator (it is written by "
+                          f"`{specs[external[0]].external}`)")
+    rendered = {n: render_section(specs[n], tracking_uri, experiment, default_uri) for n in names}
     if write is not None:
         path = Path(write)
-        text = path.read_text() if path.exists() else ""
+        new = not path.exists()
+        text = load_header(spec_path) if new else path.read_text()
         for n in names:
-            text = replace_section(text, n, rendered[n])
-        path.write_text(text)
-    return "\n".join(rendered[n] for n in names)
+            if new or not specs[n].external or _markers(n)[0] not in text:
+                text = replace_section(text, n, rendered[n])
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text)
+        os.replace(tmp, path)  # all sections or none: a failure above leaves the file as it was
+    return "\n".join(rendered[n] for n in names if not specs[n].external)
 
 
 __all__ = ["SectionSpec", "Column", "load_spec", "find_parent", "child_runs", "mean_std", "section_rows",
-           "markdown_table", "render_section", "replace_section", "write_sections"]
+           "markdown_table", "render_section", "replace_section", "write_sections", "load_header", "ratio_cell",
+           "metric_key"]

@@ -79,8 +79,17 @@ class ThroughputLogger(keras.callbacks.Callback):
 
     def __init__(self, images_per_step: int, steps: int):
         super().__init__()
-        self.images = int(images_per_step) * int(steps)
+        self.images_per_step = int(images_per_step)
+        self.images = self.images_per_step * int(steps)
         self.rates: list[float] = []
+
+    def step_ms(self) -> float | None:
+        """Milliseconds per training step: the median over the epochs after the first (which traces
+        the step; all epochs when there is one), from ``rates``; None before an epoch ends."""
+        import statistics
+
+        rates = self.rates[1:] or self.rates
+        return 1000.0 * self.images_per_step / statistics.median(rates) if rates else None
 
     def on_epoch_begin(self, epoch, logs=None):
         import time
@@ -101,10 +110,11 @@ class ThroughputLogger(keras.callbacks.Callback):
     def log_to_mlflow(self, stage: str) -> None:
         """Log ``<stage>.images_per_second`` to the active MLflow run (nothing without one): one
         value per epoch (step = epoch, 1-based), so the run's metric is the last epoch's and its
-        history the whole curve."""
+        history the whole curve; and ``<stage>.step_ms``, the median step time (:meth:`step_ms`)."""
         import mlflow
 
         if mlflow.active_run() is None or not self.rates:
             return
         for epoch, rate in enumerate(self.rates, start=1):
             mlflow.log_metric(f"{stage}.images_per_second", float(rate), step=epoch)
+        mlflow.log_metric(f"{stage}.step_ms", float(self.step_ms()))
