@@ -9,7 +9,7 @@ export DO_NOT_TRACK := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 export MPLBACKEND := Agg
 
-.PHONY: setup run test test-all ui clean digits-table
+.PHONY: setup run test test-all ui clean digits-table results
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,13 @@ test-all: setup
 digits-table: setup
 	$(BIN)/ssl-pipelines sweep --pipelines supervised,m1,m2,m1_m2,inversion,swwae_vgg,hybridnet,mean_teacher,r2d2 \
 		--seeds 0,1,2 --labels 100 --run-name digits-defaults --out reports/digits
+
+# benchmarks/RESULTS.md from the committed MLflow stores (benchmarks/stores/*.db; no training), then
+# the README's results table from it: the commands in RESULTS.md's header, in order.
+results: setup
+	$(BIN)/ssl-pipelines results --all-sections --spec benchmarks/results_sections.yml --write benchmarks/RESULTS.md
+	$(BIN)/python benchmarks/m2_per_pass.py --summary --write benchmarks/RESULTS.md
+	$(BIN)/ssl-pipelines results --readme benchmarks/readme_results.yml --write README.md
 
 ui: setup
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db

@@ -316,3 +316,43 @@ def test_a_ratio_column_compares_each_row_with_the_first_round_by_round(tmp_path
     path.write_text("headr: h.md\nsections: {a: {parent: p}}")
     with pytest.raises(ConfigError, match="key 'headr' must be one of std, sections, header"):
         load_spec(path)
+
+
+def test_a_sweep_not_in_the_store_yet_names_its_driver_and_creates_no_store(tmp_path, capsys):
+    """A section whose store or sweep does not exist yet: with ``driver`` it says which command makes
+    it (and logs that it is missing); without, the command fails naming the store. Reading never
+    creates a store file (an empty one would hide a wrong path)."""
+    spec = tmp_path / "spec.yml"
+    spec.write_text("sections:\n"
+                    "  later: {parent: bench-later, store: stores/none.db, title: '### Later', driver: run-later.py}\n"
+                    "  strict: {parent: bench-later, store: stores/none.db}\n")
+    assert cli.main(["results", "--section", "later", "--spec", str(spec)]) == 0
+    out = capsys.readouterr().out  # after the warning, when a Kedro run has sent logging to stdout
+    assert out[out.index("<!-- section: later -->"):].strip() == ("<!-- section: later -->\n### Later\n\n_Not generated yet: `run-later.py` "
+                                               "runs its sweep and writes this section from the MLflow store._\n"
+                                               "<!-- end: later -->")
+    assert cli.main(["results", "--section", "strict", "--spec", str(spec)]) == 2
+    assert f"the store must be an existing sqlite file, got 'sqlite:///{tmp_path}/stores/none.db'" in \
+        capsys.readouterr().err
+    assert not (tmp_path / "stores").exists()
+
+
+@pytest.mark.heavy(2)
+def test_the_newest_finished_sweep_is_read_not_one_still_running(store, tmp_path):
+    """A sweep of the same name that is still running (or was interrupted) does not replace the table
+    of the last one that finished."""
+    import mlflow
+
+    from ssl_pipelines.reporting_sections import find_parent
+
+    _, uri, _ = store
+    client = mlflow.MlflowClient(uri)
+    exp = client.get_experiment_by_name("ssl_pipelines")
+    finished = find_parent(client, exp.experiment_id, "tiny-variants")
+    running = client.create_run(exp.experiment_id, run_name="tiny-variants", tags={"sweep": "true"})
+    try:
+        assert find_parent(client, exp.experiment_id, "tiny-variants").info.run_id == finished.info.run_id
+        with pytest.raises(ConfigError, match="FINISHED sweep parent run"):
+            find_parent(client, exp.experiment_id, "no-such-sweep")
+    finally:
+        client.delete_run(running.info.run_id)
