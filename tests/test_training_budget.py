@@ -61,6 +61,30 @@ def test_step_check_stops_after_the_step_that_runs_over(monkeypatch):
     assert budget.cpu_seconds == pytest.approx(90.0)
 
 
+def test_a_resumed_stage_goes_on_counting_from_its_checkpoint(monkeypatch):
+    """The counts travel with the checkpoint: a run killed after 2 epochs (240 of 300 CPU-s) and
+    resumed at epoch 3 stops after that epoch, as the uninterrupted run does, and reports the whole
+    run (3 epochs, 12 steps, 6 CPU-min), not only the resumed part."""
+    first = CpuTimeBudget(minutes=5, check="epoch")
+    fit_with(first, monkeypatch)
+    saved = {"seconds": 240.0, "epochs": 2, "steps": 8, "stopped_early": False, "stopped_at": None}
+    resumed = CpuTimeBudget(minutes=5, check="epoch")
+    resumed.restore_checkpoint_state(saved)  # training/checkpoint.py: before fit, so before on_train_begin
+    clock = FakeClock()
+    monkeypatch.setattr("time.process_time", clock)
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = np.zeros((8, 2), "float32"), np.zeros((8, 1), "float32")
+    history = model.fit(x, y, batch_size=2, epochs=10, initial_epoch=2, verbose=0, callbacks=[Work(clock), resumed])
+    assert len(history.history["loss"]) == 1  # epoch 3 only: 240 + 120 > 300
+    assert resumed.summary() == first.summary()
+    assert resumed.checkpoint_state() == {"seconds": 360.0, "epochs": 3, "steps": 12, "stopped_early": True,
+                                          "stopped_at": {"epoch": 3, "step": 4}}
+    fresh = CpuTimeBudget(minutes=5)
+    fresh.restore_checkpoint_state({})  # a checkpoint written before the budget kept its counts
+    assert fresh.summary()["steps_completed"] == 0
+
+
 def test_a_budget_not_reached_lets_fit_finish(monkeypatch):
     budget = CpuTimeBudget(minutes=100, check="step")
     history = fit_with(budget, monkeypatch)

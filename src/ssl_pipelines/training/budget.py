@@ -37,7 +37,9 @@ class CpuTimeBudget(keras.callbacks.Callback):
     After ``fit``: ``cpu_seconds`` (training CPU time used), ``epochs_completed`` (epochs begun and
     ended, the stopped one included), ``steps_completed`` (all epochs), ``stopped_early`` and
     ``stopped_at`` (``{"epoch": e, "step": s}``, 1-based, or ``None``); :meth:`summary` has them all
-    for logging.
+    for logging. They travel with the stage's checkpoint (:meth:`checkpoint_state`): a stage resumed
+    after a kill goes on counting from what the interrupted run had used, so it stops at the same
+    budget and logs the whole run's minutes, epochs and steps, not only the resumed part's.
 
     With ``clock="wall"`` the same is counted in wall-clock seconds (``time.perf_counter``) instead:
     ``cpu_seconds`` then holds training wall seconds, and the stop reason is ``"wall_budget"``.
@@ -60,6 +62,7 @@ class CpuTimeBudget(keras.callbacks.Callback):
         self.minutes = float(minutes)
         self.check = check
         self.clock = clock
+        self._restored: dict | None = None
         self._reset()
 
     def _reset(self) -> None:
@@ -111,9 +114,30 @@ class CpuTimeBudget(keras.callbacks.Callback):
                     "CPU-time" if self.clock == "cpu" else "Wall-time", self.minutes, self.used_seconds() / 60.0,
                     "CPU-min" if self.clock == "cpu" else "min", self._epoch + 1, self._step)
 
+    # === Resume (training/checkpoint.py) ===
+    def checkpoint_state(self) -> dict:
+        """What was used so far, saved with every checkpoint of the stage."""
+        return {"seconds": self.used_seconds(), "epochs": self.epochs_completed, "steps": self.steps_completed,
+                "stopped_early": self.stopped_early, "stopped_at": self.stopped_at}
+
+    def restore_checkpoint_state(self, state: dict) -> None:
+        """Continue from a checkpoint's counts (kept across ``on_train_begin``, which follows)."""
+        self._restored = dict(state)
+        self._apply_restored()
+
+    def _apply_restored(self) -> None:
+        if not self._restored:
+            return
+        self.cpu_seconds = float(self._restored.get("seconds", 0.0))
+        self.epochs_completed = int(self._restored.get("epochs", 0))
+        self.steps_completed = int(self._restored.get("steps", 0))
+        self.stopped_early = bool(self._restored.get("stopped_early", False))
+        self.stopped_at = self._restored.get("stopped_at")
+
     # === Keras hooks ===
     def on_train_begin(self, logs=None):
         self._reset()
+        self._apply_restored()
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = int(epoch)

@@ -51,7 +51,7 @@ class LinearLrDecay(keras.callbacks.Callback):
     ``fit``: ``train.cpu_minutes`` / ``train.wall_minutes``) the schedule follows whichever is further
     along, the steps or the budget (:func:`budget_decay_factor`): ``lr_decay_start: 0.5`` with an
     8-minute budget decays over the last 4 minutes, reaching 0 when the budget runs out even if
-    ``epochs`` is only an upper bound. (The budget's count starts again on a resume.)
+    ``epochs`` is only an upper bound. (On a resume the budget goes on from the checkpoint's count.)
 
     Args:
         base_learning_rate: the undecayed rate (pass it explicitly: after a resume the optimizer's
