@@ -15,8 +15,8 @@ ratio to the first configuration, round by round::
 Presets:
 
 * ``hybridnet_cls_vs_supervised`` (issue 20): HybridNet with its reconstruction and stability losses
-  switched off (classification only; the stream still reads 20 labeled + 80 unlabeled images, the
-  step forwards the 20 labeled) against the ``supervised`` pipeline on the same tiny ConvLarge,
+  switched off (classification only: no term reads the unlabeled images, so its stream holds the 20
+  labeled images per step alone) against the ``supervised`` pipeline on the same tiny ConvLarge,
   digits, 20 labeled images per step, 4 epochs of 60 steps.
 * ``m2_issue_vs_relu_alpha10`` (issue 20): M2 on MNIST (10 + 100 images per step, 3 epochs of 150
   steps) with the settings when issue 20 was filed (linear log-variance, softplus units) against

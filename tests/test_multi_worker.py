@@ -286,7 +286,7 @@ def _curves(project: Path) -> dict[str, list[float]]:
             for key in runs[0].data.metrics}
 
 
-TIMING = ("per_second", "time", "minutes")  # wall-clock metrics differ between any two runs
+TIMING = ("per_second", "time", "minutes", "step_ms")  # wall-clock metrics differ between any two runs
 #: R2-D2's three stages cut to a few steps; stage 2 repredicts after its first epoch, so the
 #: pseudo-label table (all-gathered across replicas in every step) and a reprediction are both in
 R2D2_TINY = ("r2d2.supervised.epochs=2,r2d2.supervised.steps_per_epoch=3,r2d2.supervised.verbose=0,"

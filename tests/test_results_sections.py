@@ -241,7 +241,7 @@ def test_all_sections_write_the_whole_file_again_byte_for_byte(store, capsys):
     (bench / "header.md").write_text("# Benchmark results\n\nEvery table below is generated.\n")
     spec = bench / "all.yml"
     spec.write_text("header: header.md\nsections:\n"
-                    "  tiny: {parent: tiny-variants, store: ../mlflow.db, title: '### Tiny', "
+                    "  tiny: {parent: tiny-variants, store: ../mlflow.db, title: '### Tiny', driver: bench/tiny.py, "
                     "columns: [{column: variant}, {metric: test.error}]}\n"
                     "  per_pass: {external: bench/per_pass.py --write RESULTS.md}\n"
                     "  again: {parent: tiny-variants, store: ../mlflow.db, columns: [{column: variant}, {column: runs}]}\n")
@@ -252,6 +252,7 @@ def test_all_sections_write_the_whole_file_again_byte_for_byte(store, capsys):
     text = results.read_text()
     assert text.startswith("# Benchmark results\n\nEvery table below is generated.\n\n<!-- section: tiny -->\n")
     assert text.index("section: tiny") < text.index("section: per_pass") < text.index("section: again")
+    assert "\n\n(The benchmark driver `bench/tiny.py` runs this sweep, then writes this section.)\n\n" in text
     assert "<!-- section: per_pass -->\n_Written by `bench/per_pass.py --write RESULTS.md`._\n<!-- end: per_pass -->" in text
     # the external command writes its section; the generator leaves it alone from then on
     results.write_text(replace_section(text, "per_pass", "<!-- section: per_pass -->\nper pass\n<!-- end: per_pass -->\n"))

@@ -448,6 +448,8 @@ def render_section(spec: SectionSpec, tracking_uri: str | None, experiment: str,
                  f"`{parent.info.run_id}` (`{parent.info.run_name}`, {len(runs)} finished child runs"
                  + (f" of {', '.join(spec.methods)}" if spec.methods else "") + "), made by:")
     parts.append(f"```bash\n{command}\n```")
+    if spec.driver:
+        parts.append(f"(The benchmark driver `{spec.driver}` runs this sweep, then writes this section.)")
     parts.append(markdown_table(headers, rows))
     if any(c.kind == "column" and c.key == "paper" for c in spec.columns):
         parts.append("Paper numbers: `src/ssl_pipelines/published.py` (the paper's own data set named when it "
