@@ -105,8 +105,24 @@ def run(sweep_argv: list[str], section: str, args) -> int:
     rc = cli.main(sweep_argv)
     if rc != 0:
         return rc
-    results = ["results", "--section", section, "--spec", str(SPEC), "--tracking-uri", args.tracking_uri]
-    return cli.main(results + ([] if args.no_write else ["--write", str(RESULTS)]))
+    return write_section(section, args.tracking_uri, args.no_write)
+
+
+def write_section(section: str, tracking_uri: str, no_write: bool = False) -> int:
+    """``ssl-pipelines results --section`` of benchmarks/RESULTS.md from ``tracking_uri`` (printed
+    instead with ``no_write``)."""
+    from ssl_pipelines import cli
+
+    results = ["results", "--section", section, "--spec", str(SPEC), "--tracking-uri", tracking_uri]
+    return cli.main(results + ([] if no_write else ["--write", str(RESULTS)]))
+
+
+def cifar10_path(args) -> str:
+    """A driver's CIFAR-10 ``.npz``: its ``--data-path``, else the cache of the JPEG copy (decoded on
+    first use by :func:`cached_cifar10_npz`; with ``--dry-run`` only named, not decoded)."""
+    if args.data_path:
+        return args.data_path
+    return portable(CIFAR10_JPEG_CACHE) if args.dry_run else str(cached_cifar10_npz())
 
 
 def cached_cifar10_npz(archive: str | Path = CIFAR10_JPEG_ARCHIVE, cache: str | Path = CIFAR10_JPEG_CACHE) -> Path:

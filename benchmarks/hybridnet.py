@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import sys
 
-from common import SHARED_DATA, cached_cifar10_npz, driver_arguments, run, sweep_command
+from common import SHARED_DATA, cifar10_path, driver_arguments, run, sweep_command
 
 # Table 1 rows: loss switches of the same model (STYLE.md #11: an ablation is a flag)
 VARIANTS = {"classification": {"loss.lambda_rec": 0.0, "loss.lambda_inter": 0.0, "loss.lambda_stab": 0.0},
@@ -48,8 +48,7 @@ def main(argv=None) -> int:
     if mnist:
         data = {"name": "idx", "path": args.data_path or str(SHARED_DATA / "mnist")}
     else:
-        data = {"name": "npz", "path": args.data_path or (str(cached_cifar10_npz()) if not args.dry_run else
-                                                         "data/01_raw/cifar10_jpeg.npz")}
+        data = {"name": "npz", "path": cifar10_path(args)}
     params = {**{f"hybridnet.data.{k}": v for k, v in data.items()},
               "hybridnet.data.normalization": "standardize", "hybridnet.data.validation_per_class": 0,
               "hybridnet.model.stages": [[16, 1], [32, 1]], "hybridnet.model.top": [32],

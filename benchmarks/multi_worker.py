@@ -40,7 +40,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, SPEC, portable_uri, store_uri  # noqa: E402
+from common import portable_uri, store_uri, write_section  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -167,11 +167,11 @@ def main(argv=None) -> int:
                      f"got {args.pipelines!r}, {args.rounds}")
     import mlflow
 
-    from ssl_pipelines import cli
+    from ssl_pipelines.hooks import sqlite_store_path
 
-    uri = args.tracking_uri
-    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
-        uri = f"sqlite:///{Path(uri[len('sqlite:///'):]).resolve()}"  # the commands run in project copies
+    uri, store = args.tracking_uri, sqlite_store_path(args.tracking_uri)
+    if store is not None:
+        uri = f"sqlite:///{store.resolve()}"  # the commands run in project copies
     client = mlflow.MlflowClient(uri)
     experiment = client.get_experiment_by_name(EXPERIMENT)
     experiment_id = experiment.experiment_id if experiment else client.create_experiment(EXPERIMENT)
@@ -216,8 +216,7 @@ def main(argv=None) -> int:
         raise
     finally:
         client.set_terminated(parent.info.run_id, status=status)
-    results = ["results", "--section", "multi_worker", "--spec", str(SPEC), "--tracking-uri", uri]
-    return cli.main(results + ([] if args.no_write else ["--write", str(RESULTS)]))
+    return write_section("multi_worker", uri, args.no_write)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import sys
 
-from common import SHARED_DATA, cached_cifar10_npz, choice_list, driver_arguments, run, sweep_command
+from common import SHARED_DATA, cifar10_path, choice_list, driver_arguments, run, sweep_command
 
 CONFIGS = "abcde"
 
@@ -59,7 +59,7 @@ def main(argv=None) -> int:
         model = {"backbone": "lenet", "backbone_kwargs": {"filters": [20, 50], "dense_units": 500, "padding": "valid"}}
     else:
         data = {"name": "npz", "normalization": "standardize",
-                "path": args.data_path or (str(cached_cifar10_npz()) if not args.dry_run else "data/01_raw/cifar10_jpeg.npz")}
+                "path": cifar10_path(args)}
         model = {"backbone": "resnet", "backbone_kwargs": {"depth": 8, "filters": None, "dense_units": None,
                                                            "padding": None}}
     augment = {"max_shift": 2, "flip": not mnist}

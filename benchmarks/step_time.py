@@ -32,7 +32,7 @@ from __future__ import annotations
 import os
 import sys
 
-from common import SHARED_DATA, cached_cifar10_npz, driver_arguments, run, sweep_command
+from common import SHARED_DATA, cifar10_path, driver_arguments, run, sweep_command
 
 #: the tiny ConvLarge of conf/base/parameters_hybridnet.yml as a plain backbone
 TINY = {"stages": [[32, 1], [64, 1]], "top": [64], "batch_norm": True, "dropout": 0.0, "input_noise": 0.0,
@@ -40,47 +40,51 @@ TINY = {"stages": [[32, 1], [64, 1]], "top": [64], "batch_norm": True, "dropout"
 DIGITS_EPOCHS = {"data.validation_per_class": 0, "train.epochs": 4, "train.steps_per_epoch": 60, "train.verbose": 0}
 
 
-def _m2(data_path: str) -> dict:
-    return {"m2.data.name": "idx", "m2.data.path": data_path, "m2.data.validation_per_class": 0,
-            "m2.model.alpha": 3.0, "m2.model.binarize": True, "m2.train.epochs": 3, "m2.train.steps_per_epoch": 150,
-            "m2.train.verbose": 0}
+def _mnist(args) -> str:
+    return args.data_path or str(SHARED_DATA / "mnist")
 
 
-def preset(name: str, args) -> tuple[list[str], dict, dict | None]:
-    """(pipelines, parameters, variants) of preset ``name``."""
-    if name == "hybridnet_cls_vs_supervised":
-        supervised = {"supervised.model.backbone": "hybrid_convlarge", "supervised.model.backbone_kwargs": TINY,
-                      "supervised.train.batch_size": 20, "supervised.train.augment.max_shift": 1,
-                      **{f"supervised.{k}": v for k, v in DIGITS_EPOCHS.items()}}
-        hybridnet = {"hybridnet.loss.lambda_rec": 0.0, "hybridnet.loss.lambda_inter": 0.0,
-                     "hybridnet.loss.lambda_stab": 0.0, "hybridnet.train.batch_labeled": 20,
-                     "hybridnet.train.batch_unlabeled": 80, **{f"hybridnet.{k}": v for k, v in DIGITS_EPOCHS.items()}}
-        return ["supervised", "hybridnet"], {**supervised, **hybridnet}, None
-    mnist = args.data_path or str(SHARED_DATA / "mnist")
-    if name == "m2_issue_vs_relu_alpha10":
-        return ["m2"], _m2(mnist), {
-            "issue": {"model.log_var_activation": "linear", "model.activation": "softplus"},
-            "relu_alpha10": {"model.log_var_activation": "softplus", "model.activation": "relu", "model.alpha": 10.0}}
-    if name == "m2_linear_vs_softplus_logvar":
-        return ["m2"], _m2(mnist), {"linear_logvar": {"model.log_var_activation": "linear"},
-                                    "softplus_logvar": {"model.log_var_activation": "softplus"}}
-    if name == "swwae_vgg_arms":
-        from swwae_vgg import VARIANTS, pipeline_params
-
-        path = args.data_path or (str(cached_cifar10_npz()) if not args.dry_run else "data/01_raw/cifar10_jpeg.npz")
-        params = pipeline_params(path, labels_per_class=20, validation_per_class=5, steps=20, pretrain_epochs=1,
-                                 decoder_epochs=1, finetune_epochs=4)
-        return ["swwae_vgg"], params, dict(VARIANTS)
-    raise ValueError(name)
+def _m2(args, variants: dict) -> tuple:
+    params = {"m2.data.name": "idx", "m2.data.path": _mnist(args), "m2.data.validation_per_class": 0,
+              "m2.model.alpha": 3.0, "m2.model.binarize": True, "m2.train.epochs": 3, "m2.train.steps_per_epoch": 150,
+              "m2.train.verbose": 0}
+    return ["m2"], "100", params, variants
 
 
-PRESETS = ["hybridnet_cls_vs_supervised", "m2_issue_vs_relu_alpha10", "m2_linear_vs_softplus_logvar", "swwae_vgg_arms"]
-LABELS = {"swwae_vgg_arms": "200"}  # 20 per class, all labeled (the paper's supervised setting); else 100
+def _hybridnet_cls_vs_supervised(args) -> tuple:
+    supervised = {"supervised.model.backbone": "hybrid_convlarge", "supervised.model.backbone_kwargs": TINY,
+                  "supervised.train.batch_size": 20, "supervised.train.augment.max_shift": 1,
+                  **{f"supervised.{k}": v for k, v in DIGITS_EPOCHS.items()}}
+    hybridnet = {"hybridnet.loss.lambda_rec": 0.0, "hybridnet.loss.lambda_inter": 0.0,
+                 "hybridnet.loss.lambda_stab": 0.0, "hybridnet.train.batch_labeled": 20,
+                 "hybridnet.train.batch_unlabeled": 80, **{f"hybridnet.{k}": v for k, v in DIGITS_EPOCHS.items()}}
+    return ["supervised", "hybridnet"], "100", {**supervised, **hybridnet}, None
+
+
+def _swwae_vgg_arms(args) -> tuple:
+    from swwae_vgg import VARIANTS, pipeline_params
+
+    params = pipeline_params(cifar10_path(args), labels_per_class=20, validation_per_class=5, steps=20,
+                             pretrain_epochs=1, decoder_epochs=1, finetune_epochs=4)
+    return ["swwae_vgg"], "200", params, dict(VARIANTS)  # 20 per class, all labeled (the paper's setting)
+
+
+#: preset -> its sweep: (pipelines, total labels, parameters, variants) from the driver's arguments
+PRESETS = {
+    "hybridnet_cls_vs_supervised": _hybridnet_cls_vs_supervised,
+    "m2_issue_vs_relu_alpha10": lambda args: _m2(args, {
+        "issue": {"model.log_var_activation": "linear", "model.activation": "softplus"},
+        "relu_alpha10": {"model.log_var_activation": "softplus", "model.activation": "relu", "model.alpha": 10.0}}),
+    "m2_linear_vs_softplus_logvar": lambda args: _m2(args, {
+        "linear_logvar": {"model.log_var_activation": "linear"},
+        "softplus_logvar": {"model.log_var_activation": "softplus"}}),
+    "swwae_vgg_arms": _swwae_vgg_arms,
+}
 
 
 def main(argv=None) -> int:
     p = driver_arguments(__doc__, store="step_time")
-    p.add_argument("--preset", default="hybridnet_cls_vs_supervised", choices=PRESETS)
+    p.add_argument("--preset", default="hybridnet_cls_vs_supervised", choices=list(PRESETS))
     p.add_argument("--rounds", type=int, default=3, help="interleaved rounds (seeds 0..rounds-1; default 3)")
     p.add_argument("--cores", default="1", help="CPU cores the sweep is pinned to, e.g. 1 or 0,1 (default 1)")
     p.add_argument("--data-path", default=None,
@@ -96,8 +100,8 @@ def main(argv=None) -> int:
     if not cores <= set(range(os.cpu_count() or 1)):
         p.error(f"--cores expects cores of this machine (0..{(os.cpu_count() or 1) - 1}), got {args.cores!r}")
     args.seeds = ",".join(str(r) for r in range(args.rounds))
-    pipelines, params, variants = preset(args.preset, args)
-    argv = sweep_command(pipelines, args, labels=LABELS.get(args.preset, "100"),
+    pipelines, labels, params, variants = PRESETS[args.preset](args)
+    argv = sweep_command(pipelines, args, labels=labels,
                          run_name=args.run_name or f"bench-step-time-{args.preset}", params=params, variants=variants)
     argv.insert(argv.index("--run-name"), "--interleave")
     if not args.dry_run and hasattr(os, "sched_setaffinity"):

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import sys
 
-from common import cached_cifar10_npz, choice_list, driver_arguments, run, sweep_command
+from common import cifar10_path, choice_list, driver_arguments, run, sweep_command
 
 # the paper's table rows as configurations of the pipeline's model (STYLE.md #11: an ablation is a flag)
 VARIANTS = {"baseline": {"model.unpooling": "none"},
@@ -74,7 +74,7 @@ def main(argv=None) -> int:
     p.add_argument("--run-name", default="bench-swwae-vgg-cifar10")
     args = p.parse_args(argv)
     arms = choice_list(p, args.arms, "--arms", list(VARIANTS))
-    path = args.data_path or (str(cached_cifar10_npz()) if not args.dry_run else "data/01_raw/cifar10_jpeg.npz")
+    path = cifar10_path(args)
     params = pipeline_params(path, args.labels_per_class, args.validation_per_class, width=args.width,
                              fc_units=args.fc_units, batch=args.batch, steps=args.steps_per_epoch,
                              pretrain_epochs=args.pretrain_epochs, decoder_epochs=args.decoder_epochs,

@@ -318,15 +318,23 @@ class TrackingGuardHooks:
         )
 
 
+def sqlite_store_path(uri: str):
+    """The file of an MLflow ``sqlite:///`` tracking URI (relative to the current folder unless
+    absolute, its ``?query`` dropped), or None for any other URI."""
+    from pathlib import Path
+
+    prefix = "sqlite:///"
+    return Path(uri[len(prefix):].split("?")[0]) if str(uri).startswith(prefix) else None
+
+
 def check_sqlite_store(uri: str) -> None:
     """Raise a clear error if the sqlite file of an MLflow ``sqlite:///`` URI exists but is not a
     whole SQLite database (truncated, garbage). Reads only its header and schema, never writes: the
     file is left as it is for the user to recover. A missing or empty file is fine (MLflow creates
     the store)."""
     import sqlite3
-    from pathlib import Path
 
-    path = Path(uri[len("sqlite:///"):].split("?")[0])
+    path = sqlite_store_path(uri)
     if not path.is_file() or path.stat().st_size == 0:
         return
     size = path.stat().st_size
@@ -361,11 +369,10 @@ def prepare_sqlite_store(uri: str, experiment: str | None = None, create_kwargs:
     (SQLite's own locks are ``fcntl`` locks, which ``flock`` does not touch); a store that exists
     costs one schema check. The experiment is left to kedro-mlflow when it has creation options."""
     import fcntl
-    from pathlib import Path
 
     import mlflow
 
-    path = Path(uri[len("sqlite:///"):].split("?")[0])
+    path = sqlite_store_path(uri)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "ab") as handle:  # an empty file is a new SQLite database
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)  # waits while another process creates the tables

@@ -407,13 +407,16 @@ def render_section(spec: SectionSpec, tracking_uri: str | None, experiment: str,
     ``store``, else ``default_uri``) and experiment (the spec's ``experiment``, else ``experiment``)."""
     import mlflow
 
+    from ssl_pipelines.hooks import sqlite_store_path
+
     if spec.external:
         start, end = _markers(spec.name)
         return f"{start}\n_Written by `{spec.external}`._\n{end}\n"
     tracking_uri = tracking_uri or spec.store or default_uri
     experiment = spec.experiment or experiment
+    store = sqlite_store_path(tracking_uri)
     try:
-        if str(tracking_uri).startswith("sqlite:///") and not Path(tracking_uri[len("sqlite:///"):]).is_file():
+        if store is not None and not store.is_file():
             # reading must not create a store: an empty one would hide a wrong path
             raise _spec_error(f"section {spec.name}: the store", tracking_uri, "an existing sqlite file")
         client = mlflow.MlflowClient(tracking_uri=tracking_uri)
