@@ -404,6 +404,47 @@ class ThreadsHooks:
         apply_threads(parse_threads(context.params.get("runtime")).count)
 
 
+class PrecisionHooks:
+    """Apply ``runtime.precision`` (Keras' global dtype policy) when the context is created, before
+    any node builds a model, and record it on the MLflow run: the parameter as written
+    (``runtime.precision``) and the policy it resolved to as the tag ``precision``::
+
+        runtime:
+          precision: auto   # float32 | mixed_bfloat16 | mixed_float16 | auto
+
+    A bad value fails the run before anything loads or trains (ConfigError naming the choices).
+    """
+
+    def __init__(self) -> None:
+        self.requested: str | None = None
+        self.policy: str | None = None
+        self._tagged = True
+
+    @hook_impl(tryfirst=True)
+    def after_context_created(self, context) -> None:
+        from ssl_pipelines.params.runtime import parse_precision
+        from ssl_pipelines.training.precision import apply_precision
+
+        self.requested = parse_precision(context.params.get("runtime")).name
+        self.policy = apply_precision(self.requested)
+
+    @hook_impl
+    def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
+        self._tagged = False
+
+    @hook_impl
+    def before_node_run(self, node, catalog, inputs, is_async, run_id) -> None:
+        if self._tagged or self.policy is None:
+            return
+        import mlflow
+
+        if mlflow.active_run() is not None:
+            mlflow.set_tag("precision", self.policy)
+            if "runtime.precision" not in mlflow.active_run().data.params:
+                mlflow.log_param("runtime.precision", self.requested)
+            self._tagged = True
+
+
 class DistributionHooks:
     """Run the pipeline under the ``runtime.strategy`` distribution strategy.
 

@@ -72,8 +72,9 @@ def _filepath(catalog, name: str) -> str | None:
 
 
 def format_summary(pipelines: list[str], metrics: dict[str, dict], run_id: str | None, tracking_uri: str | None,
-                   models: list[str], figures: list[str]) -> str:
-    """The summary block (pure, for tests). ``metrics``: ``{namespace: {"accuracy": ..., "error": ...}}``."""
+                   models: list[str], figures: list[str], precision: str | None = None) -> str:
+    """The summary block (pure, for tests). ``metrics``: ``{namespace: {"accuracy": ..., "error": ...}}``;
+    ``precision``: the Keras dtype policy the run computed in."""
     name = "+".join(pipelines) or "run"
     lines = [f"== {name} done " + "=" * max(3, 60 - len(name))]
     for ns, m in sorted(metrics.items()):
@@ -81,6 +82,8 @@ def format_summary(pipelines: list[str], metrics: dict[str, dict], run_id: str |
         if acc is not None:
             label = "test" if len(metrics) == 1 else f"test ({ns})"
             lines.append(f"  {label:<18} accuracy {acc:.4f}, error {err:.2f} %")
+    if precision:
+        lines.append(f"  {'precision':<18} {precision}")
     if run_id:
         lines.append(f"  {'MLflow run':<18} {run_id} ({tracking_uri or 'default store'}; `make ui`, then Runs)")
     if models:
@@ -179,4 +182,7 @@ class RunSummaryHooks:
         paths = {n: _filepath(catalog, n) or n for n in self._saved}
         models = [p for n, p in paths.items() if n.endswith("_model")]
         figures = [p for n, p in paths.items() if n.endswith("_plot")]
-        print(format_summary(self._pipelines, self._metrics, self._run_id, self._uri, models, figures), flush=True)
+        from ssl_pipelines.training.precision import current_precision
+
+        print(format_summary(self._pipelines, self._metrics, self._run_id, self._uri, models, figures,
+                             precision=current_precision()), flush=True)

@@ -9,7 +9,8 @@ import warnings
 
 from kedro.config import OmegaConfigLoader
 
-from ssl_pipelines.hooks import CheckpointHooks, DistributionHooks, PipelineNameHooks, ThreadsHooks, TrackingGuardHooks
+from ssl_pipelines.hooks import (CheckpointHooks, DistributionHooks, PipelineNameHooks, PrecisionHooks, ThreadsHooks,
+                                 TrackingGuardHooks)
 from ssl_pipelines.run_summary import RunSummaryHooks
 
 
@@ -17,7 +18,8 @@ def _env(key: str, default: str | None = None) -> str | None:
     return os.environ.get(key, default)
 
 
-HOOKS = (TrackingGuardHooks(), PipelineNameHooks(), CheckpointHooks(), ThreadsHooks(), DistributionHooks(), RunSummaryHooks())
+HOOKS = (TrackingGuardHooks(), PipelineNameHooks(), CheckpointHooks(), ThreadsHooks(), PrecisionHooks(), DistributionHooks(),
+         RunSummaryHooks())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

@@ -32,16 +32,21 @@ def random_translate_flip(
         seed = tf.random.uniform([2], maxval=2**31 - 1, dtype=tf.int64)
     seed = tf.cast(seed, tf.int64)
     if max_shift and max_shift > 0:
-        shifts = tf.random.stateless_uniform(
-            [b, 2], seed=seed, minval=-int(max_shift), maxval=int(max_shift) + 1, dtype=tf.int32)
-        shifts = tf.cast(shifts, tf.float32)
-        ones, zeros = tf.ones([b, 1]), tf.zeros([b, 1])
-        # Projective transform mapping output (x, y) to input (x - dx, y - dy): an integer shift.
-        transforms = tf.concat(
-            [ones, zeros, -shifts[:, :1], zeros, ones, -shifts[:, 1:], zeros, zeros], axis=1)
-        x = tf.raw_ops.ImageProjectiveTransformV3(
-            images=x, transforms=transforms, output_shape=tf.constant([h, w], tf.int32),
-            fill_value=tf.constant(0.0, x.dtype), interpolation="NEAREST", fill_mode="REFLECT")
+        m = int(max_shift)
+        shifts = tf.random.stateless_uniform([b, 2], seed=seed, minval=-m, maxval=m + 1, dtype=tf.int32)
+        # output(y, x) = input(y - dy, x - dx), the input extended by reflection about its edge
+        # (d c b a | a b c d | d c b a, what ImageProjectiveTransform's "reflect" fill does): pad
+        # each side by m with SYMMETRIC padding and gather every example's rows and columns at its
+        # offset. Pad and gather compile under XLA (jit_compile=True), the projective transform
+        # op does not. Shifts larger than the image are clipped to it.
+        m_h, m_w = min(m, h), min(m, w)
+        padded = tf.pad(x, [[0, 0], [m_h, m_h], [m_w, m_w], [0, 0]], mode="SYMMETRIC")
+        dx = tf.clip_by_value(shifts[:, 0], -m_w, m_w)
+        dy = tf.clip_by_value(shifts[:, 1], -m_h, m_h)
+        rows = tf.range(h)[None, :] + (m_h - dy)[:, None]
+        cols = tf.range(w)[None, :] + (m_w - dx)[:, None]
+        x = tf.gather(padded, rows, axis=1, batch_dims=1)
+        x = tf.gather(x, cols, axis=2, batch_dims=1)
     if flip:
         coin = tf.random.stateless_uniform([b, 1, 1, 1], seed=seed + 1) < 0.5
         x = tf.where(coin, tf.reverse(x, axis=[2]), x)

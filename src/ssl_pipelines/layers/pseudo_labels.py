@@ -44,6 +44,9 @@ class PseudoLabelTable(keras.layers.Layer):
 
     def __init__(self, num_examples: int, num_classes: int, num_labeled: int = 0,
                  labeled_logit_scale: float = 10.0, **kwargs):
+        # the table is read and updated in float32 under a mixed-precision policy too: its rows
+        # move by steps of ~1e-3 of logits of ~10 (bfloat16 keeps 3 significant digits)
+        kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         if int(num_examples) < 1 or int(num_classes) < 2 or not 0 <= int(num_labeled) <= int(num_examples):
             raise ValueError(f"need num_examples >= 1, num_classes >= 2 and 0 <= num_labeled <= num_examples, got "

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from ssl_pipelines.losses.precision import float32_inputs
 
+
+@float32_inputs
 def cross_entropy_from_logits(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
     """Per-example cross-entropy ``-log softmax(logits)[label]``.
 
@@ -18,6 +21,7 @@ def cross_entropy_from_logits(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor
     return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.cast(labels, tf.int32), logits=logits)
 
 
+@float32_inputs
 def entropy_from_logits(logits: tf.Tensor) -> tf.Tensor:
     """Per-example Shannon entropy ``H(p) = -sum_c p_c log p_c`` of ``p = softmax(logits)``.
 
@@ -28,6 +32,7 @@ def entropy_from_logits(logits: tf.Tensor) -> tf.Tensor:
     return -tf.reduce_sum(tf.exp(log_p) * log_p, axis=-1)
 
 
+@float32_inputs
 def categorical_kl_from_logits(p_logits: tf.Tensor, q_logits: tf.Tensor) -> tf.Tensor:
     """Per-example ``KL(p || q) = sum_c p_c (log p_c - log q_c)`` with ``p, q = softmax(logits)``.
 
@@ -39,6 +44,7 @@ def categorical_kl_from_logits(p_logits: tf.Tensor, q_logits: tf.Tensor) -> tf.T
     return tf.reduce_sum(tf.exp(log_p) * (log_p - log_q), axis=-1)
 
 
+@float32_inputs
 def softmax_mse(logits: tf.Tensor, target_logits: tf.Tensor) -> tf.Tensor:
     """Per-example ``||softmax(logits) - softmax(target_logits)||^2 / C``.
 

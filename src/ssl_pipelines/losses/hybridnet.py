@@ -15,6 +15,8 @@ import math
 
 import tensorflow as tf
 
+from ssl_pipelines.losses.precision import float32_inputs
+
 
 def _per_example_mse(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
     """Mean over all non-batch axes of ``(a − b)²`` -> ``(B,)`` (the code's ``samplewise_mse``)."""
@@ -22,17 +24,20 @@ def _per_example_mse(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
     return tf.reduce_mean(tf.reshape(d, (tf.shape(d)[0], -1)), axis=-1)
 
 
+@float32_inputs
 def reconstruction_mse(x: tf.Tensor, x_hat_c: tf.Tensor, x_hat_u: tf.Tensor) -> tf.Tensor:
     """Unbalanced final reconstruction ``||x̂_c + x̂_u − x||²`` per example (paper Eq. 2 term
     ``L_rec``, §3.2; per-pixel mean as in the code). Returns ``(B,)``."""
     return _per_example_mse(x_hat_c + x_hat_u, x)
 
 
+@float32_inputs
 def branch_errors(x: tf.Tensor, x_hat_c: tf.Tensor, x_hat_u: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     """Partial errors ``(||x̂_c − x||², ||x̂_u − x||²)`` per example, used to pick the branch."""
     return _per_example_mse(x_hat_c, x), _per_example_mse(x_hat_u, x)
 
 
+@float32_inputs
 def balanced_reconstruction_mse(x: tf.Tensor, x_hat_c: tf.Tensor, x_hat_u: tf.Tensor) -> tf.Tensor:
     """Per-sample branch-balanced final reconstruction ("rec-balanced", paper §3.3, Eq. 3).
 
@@ -51,6 +56,7 @@ def balanced_reconstruction_mse(x: tf.Tensor, x_hat_c: tf.Tensor, x_hat_u: tf.Te
     return to_c * rec_c + (1.0 - to_c) * rec_u
 
 
+@float32_inputs
 def intermediate_reconstruction_mse(h_hat: tf.Tensor, h: tf.Tensor) -> tf.Tensor:
     """``||ĥ_{b,l} − sg(h_{b,l})||²`` per example (paper Eq. 2 term ``L_rec-inter``, §3.2).
 
@@ -61,6 +67,7 @@ def intermediate_reconstruction_mse(h_hat: tf.Tensor, h: tf.Tensor) -> tf.Tensor
     return _per_example_mse(h_hat, tf.stop_gradient(h))
 
 
+@float32_inputs
 def sigmoid_rampup(step, length) -> tf.Tensor:
     """``exp(−5·(1 − t)²)`` with ``t = clip(step / length, 0, 1)``; 1 when ``length <= 0``
     (Laine & Aila 2017; HybridNet ``ramps.py``; METHODS.md §1.3)."""
@@ -70,6 +77,7 @@ def sigmoid_rampup(step, length) -> tf.Tensor:
     return tf.where(length > 0, tf.exp(-5.0 * tf.square(1.0 - t)), 1.0)
 
 
+@float32_inputs
 def cosine_rampdown(step, length) -> tf.Tensor:
     """``0.5·(cos(π·t) + 1)`` with ``t = clip(step / length, 0, 1)``: 1 -> 0 at ``length``; 1 when
     ``length <= 0`` (the cosine decay of ``lambda_rec`` / ``lambda_rec_inter``, METHODS.md §1.3)."""

@@ -13,6 +13,7 @@ from typing import Sequence
 import tensorflow as tf
 
 from ssl_pipelines.losses.classification import entropy_from_logits
+from ssl_pipelines.losses.precision import float32_inputs
 
 
 def _flat(x: tf.Tensor) -> tf.Tensor:
@@ -20,6 +21,7 @@ def _flat(x: tf.Tensor) -> tf.Tensor:
     return tf.reshape(x, (tf.shape(x)[0], -1))
 
 
+@float32_inputs
 def reconstruction_error(x: tf.Tensor, x_hat: tf.Tensor) -> tf.Tensor:
     """Per-example mean squared reconstruction error ``R(x) = ||x_hat - x||^2 / D`` (paper Eq. 8).
 
@@ -37,6 +39,7 @@ def reconstruction_error(x: tf.Tensor, x_hat: tf.Tensor) -> tf.Tensor:
     return tf.reduce_mean(tf.square(diff), axis=-1)
 
 
+@float32_inputs
 def cosine_reconstruction_error(x: tf.Tensor, x_hat: tf.Tensor, epsilon: float = 1e-8) -> tf.Tensor:
     """Per-example ``1 - cos(x_hat, x)``: the alternative distance for R the paper allows (§2.2,
     after Eq. 8). Scale-free, so the templates only have to point the right way. Returns ``(B,)``."""
@@ -49,12 +52,14 @@ def cosine_reconstruction_error(x: tf.Tensor, x_hat: tf.Tensor, epsilon: float =
 RECONSTRUCTION_DISTANCES = {"mse": reconstruction_error, "cosine": cosine_reconstruction_error}
 
 
+@float32_inputs
 def specialization_loss(logits: tf.Tensor) -> tf.Tensor:
     """Per-example Shannon entropy ``E(x) = -sum_c y_c log y_c`` of ``y = softmax(logits)``
     (the "specialization" loss, paper Eq. 9). Returns ``(B,)``."""
     return entropy_from_logits(logits)
 
 
+@float32_inputs
 def inversion_total_loss(cross_entropy: tf.Tensor, reconstruction: tf.Tensor, entropy: tf.Tensor,
                          alpha, beta) -> tf.Tensor:
     """The convex combination of paper Eq. 10:
@@ -73,6 +78,7 @@ def inversion_total_loss(cross_entropy: tf.Tensor, reconstruction: tf.Tensor, en
     return alpha * cross_entropy + (1.0 - alpha) * (beta * reconstruction + (1.0 - beta) * entropy)
 
 
+@float32_inputs
 def multiscale_reconstruction_error(targets: Sequence[tf.Tensor], reconstructions: Sequence[tf.Tensor],
                                     weights: Sequence[float] | None = None) -> tf.Tensor:
     """Per-example per-layer reconstruction terms ``sum_l beta_R^(l) ||f^-1_l - z^(l)||^2`` of the
@@ -101,6 +107,7 @@ def multiscale_reconstruction_error(targets: Sequence[tf.Tensor], reconstruction
     return total
 
 
+@float32_inputs
 def multiscale_default_weights(shapes: Sequence[Sequence[int]]) -> list[float]:
     """``beta_R^(l) = 1 / (L * D^(l))`` for ``L`` layers of dimensions ``D^(l)`` (the guessed
     normalization of arXiv 1802.10172, METHODS.md §2.2 [3rd][?])."""
@@ -108,6 +115,7 @@ def multiscale_default_weights(shapes: Sequence[Sequence[int]]) -> list[float]:
     return [1.0 / (n * math.prod(int(d) for d in s)) for s in shapes]
 
 
+@float32_inputs
 def normalized_entropy_weight(num_classes: int) -> float:
     """``beta_E = 1 / log C`` (the guessed entropy normalization of arXiv 1802.10172, [3rd][?]):
     scales E to ``[0, 1]``."""

@@ -19,8 +19,10 @@ import math
 import tensorflow as tf
 
 from ssl_pipelines.losses.classification import categorical_kl_from_logits, entropy_from_logits
+from ssl_pipelines.losses.precision import float32_inputs
 
 
+@float32_inputs
 def d2_loss(logits: tf.Tensor, pseudo_logits: tf.Tensor, alpha: float = 0.1, beta: float = 0.03) -> tf.Tensor:
     """Per-example D2 loss ``alpha * KL(p_hat || p_tilde) + beta * H(p_hat)``.
 
@@ -41,6 +43,7 @@ def d2_loss(logits: tf.Tensor, pseudo_logits: tf.Tensor, alpha: float = 0.1, bet
     return alpha * categorical_kl_from_logits(logits, pseudo_logits) + beta * entropy_from_logits(logits)
 
 
+@float32_inputs
 def pseudo_label_gradient(logits: tf.Tensor, pseudo_logits: tf.Tensor, alpha: float = 0.1,
                           batch_size: int | None = None) -> tf.Tensor:
     """Closed-form ``d mean_batch(L) / d y_tilde_i = alpha * (p_tilde_i - p_hat_i) / B``.
@@ -63,6 +66,7 @@ def pseudo_label_gradient(logits: tf.Tensor, pseudo_logits: tf.Tensor, alpha: fl
     return alpha * (tf.nn.softmax(pseudo_logits, axis=-1) - tf.nn.softmax(logits, axis=-1)) / b
 
 
+@float32_inputs
 def theorem1_pseudo_label(p_hat: tf.Tensor, alpha: float = 0.1, beta: float = 0.03) -> tf.Tensor:
     """Theorem 1's "exponential link": the pseudo-label a converged network implies,
     ``p_tilde = p_hat^(1 - beta/alpha) / sum_k p_hat_k^(1 - beta/alpha)``.
@@ -87,6 +91,7 @@ def theorem1_pseudo_label(p_hat: tf.Tensor, alpha: float = 0.1, beta: float = 0.
     return powered / tf.reduce_sum(powered, axis=-1, keepdims=True)
 
 
+@float32_inputs
 def scaled_label_lr(label_lr: float, batch_size: int, reference_batch_size: int = 512) -> float:
     """Rescale the pseudo-label step size ``lambda`` to a batch size (METHODS.md §4.2/§4.7 pitfall).
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from ssl_pipelines.losses.precision import float32_inputs
+
 
 def _flat_sq_err(reconstruction, target):
     diff = tf.cast(reconstruction, tf.float32) - tf.cast(target, tf.float32)
@@ -22,6 +24,7 @@ def _flat_sq_err(reconstruction, target):
     return tf.reshape(tf.square(diff), tf.stack([b, -1]))
 
 
+@float32_inputs
 def euclidean_loss_per_example(reconstruction, target):
     """Caffe EuclideanLoss per example: ``0.5 · Σ_elements (a − b)²`` (METHODS.md §3.2, paper Eq. (2)).
 
@@ -33,6 +36,7 @@ def euclidean_loss_per_example(reconstruction, target):
     return 0.5 * tf.reduce_sum(_flat_sq_err(reconstruction, target), axis=1)
 
 
+@float32_inputs
 def mean_squared_error_per_example(reconstruction, target):
     """Per-element mean squared error per example: ``(1/D) Σ_elements (a − b)²`` (the Keras ``mse``
     scale; METHODS.md §3.7, scale-converted form of paper Eq. (2)).
@@ -43,6 +47,7 @@ def mean_squared_error_per_example(reconstruction, target):
     return tf.reduce_mean(_flat_sq_err(reconstruction, target), axis=1)
 
 
+@float32_inputs
 def reconstruction_loss(reconstruction, target, reduction: str = "mean", stop_gradient_target: bool = False):
     """Batch-mean reconstruction loss of one decoder output (paper Eq. (2), METHODS.md §3.2).
 
@@ -67,6 +72,7 @@ def reconstruction_loss(reconstruction, target, reduction: str = "mean", stop_gr
     raise ValueError(f"reduction must be 'sum' or 'mean', got {reduction!r}")
 
 
+@float32_inputs
 def weighted_reconstruction_total(losses: dict, weights: dict):
     """``Σ_k weights[k] · losses[k]`` over the terms present in both (paper Eq. (1), the
     reconstruction part of ``L``; METHODS.md §3.2). Terms with weight 0 are skipped.
@@ -82,6 +88,7 @@ def weighted_reconstruction_total(losses: dict, weights: dict):
     return total
 
 
+@float32_inputs
 def caffe_weight_to_mean_weight(weight: float, elements_per_example: int) -> float:
     """Weight that makes a per-element-mean term equal to a Caffe summed EuclideanLoss term
     (METHODS.md §3.7): ``λ · 0.5 · Σ = λ · D/2 · mean``, so ``λ_mean = λ_sum · D / 2``.

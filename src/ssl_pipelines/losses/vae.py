@@ -17,6 +17,8 @@ import math
 
 import tensorflow as tf
 
+from ssl_pipelines.losses.precision import float32_inputs
+
 _LOG_2PI = math.log(2.0 * math.pi)
 
 #: how M2's objective weighs the labeled bound against the unlabeled one (:func:`m2_objective`,
@@ -26,6 +28,7 @@ M2_BOUND_WEIGHTINGS = ("paper", "mean")
 KL_ESTIMATORS = ("analytic", "sample")
 
 
+@float32_inputs
 def bernoulli_log_likelihood(x: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
     """``log p(x | logits) = sum_d x_d log sigmoid(l_d) + (1 - x_d) log(1 - sigmoid(l_d))``.
 
@@ -43,6 +46,7 @@ def bernoulli_log_likelihood(x: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
     return tf.reduce_sum(x * logits - tf.nn.softplus(logits), axis=-1)
 
 
+@float32_inputs
 def gaussian_log_likelihood(x: tf.Tensor, mean: tf.Tensor, log_var: tf.Tensor) -> tf.Tensor:
     """``log N(x; mean, diag exp(log_var)) = -1/2 sum_d [log 2 pi + log_var_d + (x_d - mean_d)^2 / var_d]``.
 
@@ -52,6 +56,7 @@ def gaussian_log_likelihood(x: tf.Tensor, mean: tf.Tensor, log_var: tf.Tensor) -
     return -0.5 * tf.reduce_sum(_LOG_2PI + log_var + tf.square(x - mean) * tf.exp(-log_var), axis=-1)
 
 
+@float32_inputs
 def gaussian_kl(mean_q: tf.Tensor, log_var_q: tf.Tensor, mean_p: tf.Tensor | float = 0.0,
                 log_var_p: tf.Tensor | float = 0.0) -> tf.Tensor:
     """Closed-form ``KL(N(mean_q, var_q) || N(mean_p, var_p))`` of diagonal Gaussians, summed over the last axis.
@@ -66,6 +71,7 @@ def gaussian_kl(mean_q: tf.Tensor, log_var_q: tf.Tensor, mean_p: tf.Tensor | flo
     return 0.5 * tf.reduce_sum(var_ratio + mahal - 1.0 - (log_var_q - log_var_p), axis=-1)
 
 
+@float32_inputs
 def gaussian_kl_sample(z: tf.Tensor, mean_q: tf.Tensor, log_var_q: tf.Tensor) -> tf.Tensor:
     """One-sample estimate of ``KL(q(z) || N(0, I))`` at ``z ~ q``: ``log q(z) - log p(z)``, summed over the last axis.
 
@@ -77,11 +83,13 @@ def gaussian_kl_sample(z: tf.Tensor, mean_q: tf.Tensor, log_var_q: tf.Tensor) ->
     return 0.5 * tf.reduce_sum(tf.square(z) - log_var_q - tf.square(z - mean_q) * tf.exp(-log_var_q), axis=-1)
 
 
+@float32_inputs
 def vae_loss(log_px: tf.Tensor, kl_z: tf.Tensor) -> tf.Tensor:
     """M1 negative ELBO ``J(x) = -(E_q[log p(x|z)] - KL(q(z|x) || p(z)))`` (Eq. 5), per example."""
     return kl_z - log_px
 
 
+@float32_inputs
 def labeled_bound(log_px: tf.Tensor, kl_z: tf.Tensor, log_prior_y: tf.Tensor | float) -> tf.Tensor:
     """M2 labeled bound as a loss, ``L(x, y) = -(E_q[log p(x|y,z)] + log p(y) - KL(q(z|x,y) || p(z)))`` (Eq. 6).
 
@@ -93,6 +101,7 @@ def labeled_bound(log_px: tf.Tensor, kl_z: tf.Tensor, log_prior_y: tf.Tensor | f
     return kl_z - log_px - log_prior_y
 
 
+@float32_inputs
 def unlabeled_bound(labeled_bounds: tf.Tensor, classifier_logits: tf.Tensor) -> tf.Tensor:
     """M2 unlabeled bound as a loss, ``U(x) = sum_y q(y|x) L(x, y) - H(q(y|x))`` (Eq. 7).
 
@@ -111,6 +120,7 @@ def unlabeled_bound(labeled_bounds: tf.Tensor, classifier_logits: tf.Tensor) -> 
     return tf.reduce_sum(q * (labeled_bounds + log_q), axis=-1)
 
 
+@float32_inputs
 def m2_objective(labeled_bound_mean: tf.Tensor, unlabeled_bound_mean: tf.Tensor, classification_mean: tf.Tensor,
                  num_labeled: int, num_unlabeled: int, alpha: float = 0.1) -> tf.Tensor:
     """``J^alpha / N`` from batch means: the paper's objective (Eq. 9) per training point.
@@ -126,6 +136,7 @@ def m2_objective(labeled_bound_mean: tf.Tensor, unlabeled_bound_mean: tf.Tensor,
         + alpha * classification_mean
 
 
+@float32_inputs
 def m2_objective_mean(labeled_bound_mean: tf.Tensor, unlabeled_bound_mean: tf.Tensor,
                       classification_mean: tf.Tensor, alpha: float = 0.1) -> tf.Tensor:
     """``mean_l L + mean_u U + alpha * mean_l CE``: Eq. 9 with each of its two sums replaced by its mean.
@@ -140,6 +151,7 @@ def m2_objective_mean(labeled_bound_mean: tf.Tensor, unlabeled_bound_mean: tf.Te
     return labeled_bound_mean + unlabeled_bound_mean + alpha * classification_mean
 
 
+@float32_inputs
 def decoder_log_likelihood(x: tf.Tensor, decoder_outputs, likelihood: str) -> tf.Tensor:
     """``log p(x | decoder outputs)`` for ``likelihood`` in ``{"bernoulli", "gaussian"}`` (logits, or ``[mean, log_var]``)."""
     if likelihood == "bernoulli":

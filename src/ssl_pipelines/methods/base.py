@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from ssl_pipelines.data.streams import X_LABELED, Y_LABELED
 from ssl_pipelines.losses import cross_entropy_from_logits
+from ssl_pipelines.losses.precision import to_float32
 
 
 def step_logs(logs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
@@ -113,7 +114,9 @@ class SSLModel(keras.Model):
         # batch: classify its labeled inputs (for every subclass, whatever its ``call``).
         if isinstance(x, dict) and X_LABELED in x:
             x = x[X_LABELED]
-        return super().__call__(x, *args, **kwargs)
+        # logits are float32 under a mixed-precision policy too: losses, metrics and ``predict``
+        # see full-precision values (the network's layers compute in the policy's half type)
+        return to_float32(super().__call__(x, *args, **kwargs))
 
     def call(self, x, training: bool = False):
         return self.backbone(x, training=training)
@@ -158,7 +161,14 @@ class SSLModel(keras.Model):
             # build over every trainable variable (not just those with gradients this step), so the
             # optimizer's state has the same layout in every run and can be checkpointed/restored.
             self.optimizer.build(self.trainable_variables)
-        grads = tape.gradient(loss, variables)
+        # mixed_float16: Keras wraps the compiled optimizer in a LossScaleOptimizer; the gradients
+        # are those of the scaled loss (started from d(scale * loss)/d(loss) = scale, so the loss
+        # returned and logged stays unscaled) and ``optimizer.apply`` unscales them and skips a
+        # step whose gradients overflowed, as in Keras' own train_step
+        scaling = isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer) or (
+            getattr(self.optimizer, "loss_scale_factor", None) is not None)
+        grads = tape.gradient(loss, variables,
+                              output_gradients=self.optimizer.scale_loss(tf.ones_like(loss)) if scaling else None)
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         if replicas > 1:  # per-replica batch means -> the optimizer sums replicas: global-batch mean
             grads = [None if g is None else g / replicas for g in grads]
@@ -171,7 +181,7 @@ class SSLModel(keras.Model):
             if name in terms:
                 tracker.update_state(terms[name])
         if labels is not None and logits is not None:
-            self.accuracy_tracker.update_state(labels, logits)
+            self.accuracy_tracker.update_state(labels, to_float32(logits))
         return step_logs({m.name: m.result() for m in self.metrics})
 
     def train_step(self, data):

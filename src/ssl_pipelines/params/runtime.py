@@ -1,5 +1,5 @@
 """The top-level ``runtime:`` section keys read by this package (the checkpoint and distribution
-keys are read by their hooks): ``threads``."""
+keys are read by their hooks): ``threads``, ``precision``."""
 
 from __future__ import annotations
 
@@ -25,3 +25,25 @@ def parse_threads(runtime: dict | None) -> Threads:
         raise ConfigError(f"runtime.threads must be a positive integer (TensorFlow intra- and inter-op threads) "
                           f"or null (all cores), got {value!r}")
     return Threads(int(value))
+
+
+@dataclasses.dataclass(frozen=True)
+class Precision:
+    """``runtime.precision``: a Keras dtype policy name or ``auto``
+    (:mod:`ssl_pipelines.training.precision`)."""
+
+    name: str = "float32"
+
+
+def parse_precision(runtime: dict | None) -> Precision:
+    """``runtime.precision``: one of ``float32``, ``mixed_bfloat16``, ``mixed_float16``, ``auto``
+    (null: ``float32``); raises ConfigError naming the value and the choices."""
+    from ssl_pipelines.training.precision import PRECISIONS
+
+    value = (runtime or {}).get("precision")
+    if value is None:
+        return Precision()
+    if not isinstance(value, str) or value not in PRECISIONS:
+        raise ConfigError(f"runtime.precision must be one of {', '.join(PRECISIONS)} (Keras dtype policies; auto: "
+                          f"mixed_bfloat16 where the CPU or GPU multiplies bfloat16 natively), got {value!r}")
+    return Precision(value)

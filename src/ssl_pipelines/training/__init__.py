@@ -7,6 +7,7 @@ from ssl_pipelines.training.ema import EMACallback, EMATeacher, clone_for_ema, e
 from ssl_pipelines.training.fit import check_positive_int, fit_model
 from ssl_pipelines.training.lr_schedule import LinearLrDecay, budget_decay_factor, linear_decay_factor
 from ssl_pipelines.training.optimizers import build_optimizer
+from ssl_pipelines.training.precision import PRECISIONS, apply_precision, current_precision, resolve_precision
 from ssl_pipelines.training.seeding import set_global_seed
 
 __all__ = [
@@ -15,16 +16,20 @@ __all__ = [
     "EMATeacher",
     "LinearLrDecay",
     "MlflowMetricsLogger",
+    "PRECISIONS",
     "NonFiniteLossError",
     "StopOnNonFiniteLoss",
     "TrainingCheckpoint",
+    "apply_precision",
     "budget_decay_factor",
     "build_optimizer",
     "check_positive_int",
     "clone_for_ema",
+    "current_precision",
     "ema_decay",
     "fit_model",
     "linear_decay_factor",
+    "resolve_precision",
     "set_global_seed",
     "update_ema",
 ]
