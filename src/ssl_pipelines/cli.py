@@ -438,6 +438,14 @@ def run_child(child: ChildRun, *, project: Path, env: str | None, parent_run_id:
             "seconds": round(time.time() - start, 1), "error": error}
 
 
+def _finished_record(child: ChildRun, run) -> dict:
+    """The record of a child that finished in an earlier start of the sweep (kept, not run again)."""
+    seconds = ((run.info.end_time or run.info.start_time) - run.info.start_time) / 1000.0
+    return {"pipeline": child.pipeline, "variant": child.variant, "labels": child.labels,
+            "labels_per_class": child.labels_per_class, "seed": child.seed, "run_id": run.info.run_id,
+            "status": "FINISHED", "seconds": round(seconds, 1)}
+
+
 def summarize_sweep(uri: str, experiment: str, parent_run_id: str, report_dir: Path | None = None):
     """The sweep's results table, logged to the parent run (``results/``) and written to
     ``report_dir`` when given."""
@@ -462,7 +470,7 @@ def run_sweep(pipelines: Sequence[str], seeds: Sequence[int], labels: Sequence[i
               tracking_uri: str | None = None, experiment: str | None = None, run_name: str | None = None,
               keep_going: bool = False, report_dir: str | os.PathLike | None = None,
               adapt_batches: bool = True, variants: Sequence[Variant] | None = None,
-              command: str | None = None, interleave: bool = False) -> dict:
+              command: str | None = None, interleave: bool = False, new: bool = False) -> dict:
     """Run every (pipeline, label count, variant, seed) as a nested MLflow run under one parent run
     (``variants``, ``interleave``: see :func:`plan_sweep`; ``command``: the command line, tagged
     ``sweep.command`` on the parent run).
@@ -472,6 +480,11 @@ def run_sweep(pipelines: Sequence[str], seeds: Sequence[int], labels: Sequence[i
     "experiment", "children": [...], "table"}``; each child is ``{"pipeline", "labels", "seed",
     "run_id", "status", "seconds"}``. A failed child is marked FAILED; the sweep stops there
     unless ``keep_going``.
+
+    A sweep stopped before it finished (killed, Ctrl-C, a failed child) continues when started
+    again with the same plan: the newest unfinished parent of that plan (and ``run_name``) is
+    reopened, its FINISHED children are kept, the rest run and resume from their checkpoints
+    (:mod:`ssl_pipelines.comparison.resume`); ``new=True`` starts a fresh parent instead.
     """
     import mlflow
 
@@ -484,26 +497,53 @@ def run_sweep(pipelines: Sequence[str], seeds: Sequence[int], labels: Sequence[i
         plan = plan_sweep(pipelines, seeds, labels, params=params, known=available_pipelines(), epochs=epochs,
                           overrides=overrides, labels_per_class=labels_per_class, adapt_batches=adapt_batches,
                           variants=variants, interleave=interleave)
+        from ssl_pipelines.comparison import resume
+
         mlflow.set_tracking_uri(uri)
-        mlflow.set_experiment(exp_name)
+        experiment_id = mlflow.set_experiment(exp_name).experiment_id
         while mlflow.active_run() is not None:  # never nest the sweep under a leftover run
             mlflow.end_run()
+        client = mlflow.MlflowClient()
+        digest = resume.plan_digest(plan, env)
+        previous = None if new else resume.find_resumable(client, experiment_id, digest, run_name)
+        done: dict = {}
+        stale: dict = {}
+        if previous is not None:
+            done, stale = resume.child_runs(client, experiment_id, previous.info.run_id)
+            print(f"[sweep] resuming {previous.info.run_name!r} (MLflow run {previous.info.run_id}, "
+                  f"{previous.info.status}): {len(done)} of {len(plan)} runs finished, the rest run now", flush=True)
+            parent_ctx = mlflow.start_run(run_id=previous.info.run_id)
+        else:
+            name = run_name or f"sweep-{time.strftime('%Y%m%d-%H%M%S')}"
+            tags = {**sweep_tags(plan, env=env, epochs=epochs, command=command), resume.PLAN_TAG: digest}
+            parent_ctx = mlflow.start_run(run_name=name, tags=tags)
         children = []
-        name = run_name or f"sweep-{time.strftime('%Y%m%d-%H%M%S')}"
-        with mlflow.start_run(run_name=name, tags=sweep_tags(plan, env=env, epochs=epochs, command=command)) as parent:
-            mlflow.log_params({f"sweep.override.{k}": v for k, v in (overrides or {}).items()}
-                              or {"sweep.override": "none"})
-            for v in variants or ():
-                mlflow.log_param(f"sweep.variant.{v.name}", v.spec or "configured")
+        with parent_ctx as parent:
+            mlflow.set_tags({**resume.process_tags(), "sweep.status": "running"})
+            if previous is None:
+                mlflow.log_params({f"sweep.override.{k}": v for k, v in (overrides or {}).items()}
+                                  or {"sweep.override": "none"})
+                for v in variants or ():
+                    mlflow.log_param(f"sweep.variant.{v.name}", v.spec or "configured")
+            plan = resume.with_sweep_checkpoints(plan, parent.info.run_id)
             try:
                 with _interrupt_on_sigterm():
                     for i, child in enumerate(plan, 1):
                         variant = f"  variant={child.variant}" if child.variant else ""
-                        print(f"[sweep {i}/{len(plan)}] {child.pipeline}{variant}  labels={child.label_text}  "
-                              f"seed={child.seed}", flush=True)
+                        line = f"[sweep {i}/{len(plan)}] {child.pipeline}{variant}  labels={child.label_text}  " \
+                               f"seed={child.seed}"
+                        if child.run_name in done:
+                            kept = done[child.run_name]
+                            print(f"{line}  finished before (run {kept.info.run_id}), kept", flush=True)
+                            children.append(_finished_record(child, kept))
+                            continue
+                        print(line, flush=True)
                         record = run_child(child, project=project, env=env, parent_run_id=parent.info.run_id)
                         error = record.pop("error")
                         children.append(record)
+                        if record["status"] == "FINISHED":
+                            for old in stale.get(child.run_name, []):  # the partial runs it replaces
+                                client.delete_run(old)
                         if error is not None and not keep_going:
                             mlflow.set_tag("sweep.status", "stopped after a failed run")
                             raise RuntimeError(f"sweep run {child.pipeline} labels={child.label_text} "
@@ -513,6 +553,7 @@ def run_sweep(pipelines: Sequence[str], seeds: Sequence[int], labels: Sequence[i
                 mlflow.set_tag("sweep.status", f"interrupted after {len(children)} of {len(plan)} runs")
                 mlflow.end_run(status="KILLED")
                 raise
+            mlflow.set_tag("sweep.status", "finished")
             table = summarize_sweep(uri, exp_name, parent.info.run_id,
                                     Path(cwd, report_dir) if report_dir is not None else None)
         return {"parent_run_id": parent.info.run_id, "tracking_uri": uri, "experiment": exp_name,
@@ -578,6 +619,10 @@ def _build_parser() -> argparse.ArgumentParser:
                     help="run in rounds, one per seed (every configuration of seed 0, then of seed 1, ...): "
                          "timing comparisons whose rounds share the machine's load")
     sw.add_argument("--keep-going", action="store_true", help="continue after a failed run")
+    sw.add_argument("--new", action="store_true",
+                    help="start a fresh sweep even if an interrupted one of the same command can be resumed "
+                         "(by default the same command continues it: finished runs are kept, the interrupted "
+                         "one resumes from its checkpoint)")
     sw.add_argument("--out", default=None, help="also write the sweep's results table and plots to this folder")
     sw.add_argument("--strict-batches", action="store_true",
                     help="fail (naming the key) when a labeled batch is larger than --labels, instead of "
@@ -641,7 +686,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 overrides=parse_params(args.params), tracking_uri=args.tracking_uri,
                 experiment=args.experiment, run_name=args.run_name, keep_going=args.keep_going,
                 report_dir=args.out, adapt_batches=not args.strict_batches,
-                variants=parse_variants(args.variants), command=command_line(argv), interleave=args.interleave)
+                variants=parse_variants(args.variants), command=command_line(argv), interleave=args.interleave,
+                new=args.new)
             from ssl_pipelines.reporting import to_markdown
 
             print(f"\nsweep parent run {result['parent_run_id']} ({result['tracking_uri']}, "
