@@ -228,3 +228,20 @@ def test_a_bad_precision_fails_the_run_before_anything_is_written(kedro_project)
         kedro_project("supervised", params={"runtime": {"precision": "fp8"}})
     assert mlflow_runs(kedro_project.uri).empty
     assert not any((kedro_project.project / "data" / "06_models").iterdir())
+
+
+@pytest.mark.heavy(12)
+@pytest.mark.parametrize("name", METHODS)
+def test_every_pipeline_runs_whole_in_bfloat16_plots_included(name, policy):
+    """Every node of every pipeline (training stages, evaluation, reconstructions, samples, the
+    figures) under mixed_bfloat16, on the in-memory catalog of tests/test_pipelines_sliced.py."""
+    from test_pipelines_sliced import TINY, check_outputs, run_sliced
+
+    policy("mixed_bfloat16")
+    outputs = run_sliced(name, {**TINY[name], "data": {"labels_per_class": 2, "validation_per_class": 2}})
+    check_outputs(name, outputs, num_test=outputs[f"{name}.split_summary"]["test"], num_classes=10)
+    models_out = [v for k, v in outputs.items() if k.endswith("_model") and isinstance(v, keras.Model)]
+    assert models_out, sorted(outputs)
+    assert any(layer.dtype_policy.name == "mixed_bfloat16" for m in models_out for layer in m._flatten_layers())
+    figures = [k for k in outputs if k.endswith("_plot")]
+    assert figures, f"{name}: no figure output"

@@ -13,6 +13,7 @@ from ssl_pipelines.data.streams import X_LABELED, X_UNLABELED, Y_LABELED
 from ssl_pipelines.losses import sigmoid_rampup, softmax_mse
 from ssl_pipelines.methods.base import SSLModel
 from ssl_pipelines.training.ema import EMATeacher, clone_for_ema
+from ssl_pipelines.losses.precision import to_float32
 
 
 def augment_view(x: tf.Tensor, shift: int, flip: bool) -> tf.Tensor:
@@ -94,7 +95,7 @@ class EMATeacherModel(SSLModel):
         return self.teacher(x, training=training) if self.use_teacher else self.backbone(x, training=training)
 
     def student_logits(self, x, training: bool = False):
-        return self.backbone(x, training=training)
+        return to_float32(self.backbone(x, training=training))
 
     # === Pieces of the losses ===
     @staticmethod

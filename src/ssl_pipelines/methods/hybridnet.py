@@ -25,6 +25,7 @@ from ssl_pipelines.losses import (
 )
 from ssl_pipelines.methods.ema_teacher import EMATeacherModel
 from ssl_pipelines.models.hybrid_nets import compose_classifier
+from ssl_pipelines.losses.precision import to_float32
 
 _PARTS = ("encoder_c", "classifier", "decoder_c", "encoder_u", "decoder_u")
 
@@ -139,7 +140,7 @@ class HybridNet(EMATeacherModel):
             b = self.branches(xb, training=False)
             out["input"].append(xb.numpy())
             for k in ("x_hat_c", "x_hat_u", "x_hat"):
-                out[k].append(np.asarray(b[k]))
+                out[k].append(np.asarray(to_float32(b[k])))
         return {k: np.concatenate(v) for k, v in out.items()}
 
     # === Losses ===

@@ -24,6 +24,7 @@ from ssl_pipelines.losses.inversion import (
     specialization_loss,
 )
 from ssl_pipelines.methods.base import SSLModel
+from ssl_pipelines.losses.precision import to_float32
 
 UNSUPERVISED_ON = ("unlabeled", "all", "labeled")
 
@@ -147,7 +148,7 @@ class InversionSSL(SSLModel):
 
     def reconstruct(self, x, training: bool = False) -> tf.Tensor:
         """``x_hat = A[x]^T c`` for a batch of inputs."""
-        return self.invert(tf.convert_to_tensor(x, tf.float32), training=training).reconstruction
+        return to_float32(self.invert(tf.convert_to_tensor(x, tf.float32), training=training).reconstruction)
 
     # === Losses ===
     def compute_losses(self, batch, training=True):

@@ -18,6 +18,7 @@ from ssl_pipelines.layers.sampling import GaussianSampling
 from ssl_pipelines.losses.vae import decoder_log_likelihood, gaussian_kl, vae_loss
 from ssl_pipelines.methods.base import SSLModel
 from ssl_pipelines.models.vae import check_likelihood
+from ssl_pipelines.losses.precision import to_float32
 
 
 def dynamic_binarize(x: tf.Tensor, seed_generator) -> tf.Tensor:
@@ -117,8 +118,8 @@ class M1(VariationalNoise, SSLModel):
 
     # === Forward ===
     def encode(self, x, training: bool = False):
-        """``[mean, log_var]`` of ``q(z|x)``."""
-        return self.encoder(x, training=training)
+        """``[mean, log_var]`` of ``q(z|x)`` (float32 in any precision)."""
+        return to_float32(self.encoder(x, training=training))
 
     def call(self, x, training: bool = False):
         mean, _ = self.encode(x, training=training)
@@ -129,7 +130,7 @@ class M1(VariationalNoise, SSLModel):
 
     def decode_mean(self, z) -> tf.Tensor:
         """``E[x|z]`` (sigmoid of the logits, or the Gaussian mean), flattened ``(B, D)``."""
-        out = self.decoder(z, training=False)
+        out = to_float32(self.decoder(z, training=False))
         return keras.ops.sigmoid(out) if self.likelihood == "bernoulli" else out[0]
 
     # === Losses ===

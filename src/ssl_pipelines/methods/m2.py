@@ -24,6 +24,7 @@ from ssl_pipelines.losses.vae import (
 )
 from ssl_pipelines.methods.base import SSLModel
 from ssl_pipelines.methods.m1 import VariationalNoise
+from ssl_pipelines.losses.precision import to_float32
 
 
 @keras.saving.register_keras_serializable(package="ssl_pipelines")
@@ -162,8 +163,8 @@ class M2(VariationalNoise, SSLModel):
     # === Generation ===
     def generate(self, z, y) -> tf.Tensor:
         """``E[x|y,z]`` flattened: ``z (B, K, Z)``, ``y (B, K, C)`` one-hot -> ``(B, K, D)``."""
-        z, y = tf.convert_to_tensor(z, tf.float32), tf.convert_to_tensor(y, tf.float32)
-        out = self.decoder([z, y], training=False)
+        z, y = to_float32(tf.convert_to_tensor(z)), to_float32(tf.convert_to_tensor(y))  # any precision in
+        out = to_float32(self.decoder([z, y], training=False))  # float32 out
         return keras.ops.sigmoid(out) if self.likelihood == "bernoulli" else out[0]
 
     def reconstruct(self, x) -> tf.Tensor:

@@ -22,6 +22,7 @@ from ssl_pipelines.data.streams import X_LABELED, Y_LABELED
 from ssl_pipelines.losses import cross_entropy_from_logits, reconstruction_loss, weighted_reconstruction_total
 from ssl_pipelines.methods.base import SSLModel
 from ssl_pipelines.models.vgg import vgg16_feature_model, vgg16_levels
+from ssl_pipelines.losses.precision import to_float32
 
 VARIANTS = ("first", "all", "layerwise")
 REDUCTIONS = ("sum", "mean")
@@ -192,7 +193,7 @@ class SWWAEModel(SSLModel):
         h = pools[level - 1]
         for l in range(level, 0, -1):
             h = self._decode_block(l, h, switches, pres, False)
-        return h
+        return to_float32(h)
 
     # === Losses ===
     def compute_losses(self, batch, training=True):
