@@ -44,48 +44,56 @@ def _stage(epochs: int, steps: int, **keys) -> dict:
     return {"epochs": epochs, "steps_per_epoch": steps, "verbose": 0, **keys}
 
 
+def _main_stage(epochs: int, steps: int, **keys) -> dict:
+    return _stage(epochs, steps, roofline=True, **keys)
+
+
 def method_params(method: str, *, epochs: int, steps: int, mnist: str, cifar10: str) -> dict:
     """The ``<method>.*`` parameters of one arm: its benchmark net and data, its training stage
-    ``epochs`` x ``steps``, every other stage one epoch of two steps."""
+    ``epochs`` x ``steps`` (with ``roofline``: its step's FLOPs against a GEMM's rate), every other
+    stage one epoch of two steps."""
     short = _stage(1, 2)
+    main = _main_stage
     idx = {"name": "idx", "path": mnist, "validation_per_class": 0}
     npz = {"name": "npz", "path": cifar10, "validation_per_class": 0, "normalization": "standardize"}
     augment = {"max_shift": 2, "flip": True}
     p: dict = {}
     if method == "supervised":  # conf/base's small CNN on MNIST
-        p = {"data": idx, "train": _stage(epochs, steps, batch_size=32)}
+        p = {"data": idx, "train": main(epochs, steps, batch_size=32)}
     elif method == "inversion":  # benchmarks/inversion.py: conf/base's inversion CNN, 32 + 32 images
-        p = {"data": {**idx, "normalization": "unit"}, "train": _stage(epochs, steps), "model.beta": 1.0,
+        p = {"data": {**idx, "normalization": "unit"}, "train": main(epochs, steps), "model.beta": 1.0,
              "model.alpha": 0.6}
     elif method == "m1":
         p = {"data": idx, "model": M1_MODEL, "transduction.neighbors": 0,
-             "pretrain": _stage(epochs, steps, batch_size=100, optimizer=ADAM), "train": {**short, "steps_per_epoch": None}}
+             "pretrain": main(epochs, steps, batch_size=100, optimizer=ADAM), "train": {**short, "steps_per_epoch": None}}
     elif method == "m2":
         p = {"data": idx, "model.hidden_units": [500], "model.classifier_hidden_units": [500], "model.binarize": True,
              "model.alpha": 30.0, "model.activation": "relu",
-             "train": _stage(epochs, steps, batch_labeled=10, batch_unlabeled=100, optimizer=ADAM)}
+             "train": main(epochs, steps, batch_labeled=10, batch_unlabeled=100, optimizer=ADAM)}
     elif method == "m1_m2":
         p = {"data": idx, "m1": M1_MODEL, "pretrain": {**short, "batch_size": 100},
              "m2.hidden_units": [300], "m2.classifier_hidden_units": [300], "m2.alpha": 3.0, "m2.activation": "relu",
-             "train": _stage(epochs, steps, optimizer=ADAM)}
+             "train": main(epochs, steps, optimizer=ADAM)}
     elif method == "hybridnet":
         p = {"data": npz, "model.stages": CONVLARGE["stages"], "model.top": CONVLARGE["top"],
-             "train": _stage(epochs, steps, augment=augment)}
+             "train": main(epochs, steps, augment=augment)}
     elif method == "mean_teacher":
         p = {"data": npz, "model.backbone_kwargs": {**CONVLARGE, "batch_norm": True, "dropout": 0.0, "input_noise": 0.0},
-             "train": _stage(epochs, steps, augment=augment)}
+             "train": main(epochs, steps, augment=augment)}
     elif method == "r2d2":  # benchmarks/r2d2.py --dataset cifar10: ResNet-8, 32 + 96 images
         p = {"data": {**npz, "max_unlabeled": 2000},
              "model.backbone": "resnet",
              "model.backbone_kwargs": {"depth": 8, "filters": None, "dense_units": None, "padding": None},
              "supervised": {**short, "batch_size": 32},
-             "d2": _stage(epochs, steps, batch_labeled=32, batch_unlabeled=96, augment=augment),
+             "d2": main(epochs, steps, batch_labeled=32, batch_unlabeled=96, augment=augment, repredict_at=[],
+                          lr_schedule=[]),
              "finetune": {**short, "batch_size": 128}}
     elif method == "swwae_vgg":  # benchmarks/swwae_vgg.py budget A, the SWWAE-all arm
         from swwae_vgg import pipeline_params
 
         out = pipeline_params(cifar10, labels_per_class=100, validation_per_class=0, steps=steps,
                               pretrain_epochs=1, decoder_epochs=1, finetune_epochs=epochs)
+        out["swwae_vgg.finetune"] = {**out["swwae_vgg.finetune"], "roofline": True}
         for stage in ("pretrain", "decoder_layerwise", "decoder_chained"):
             out[f"swwae_vgg.{stage}"] = {**out[f"swwae_vgg.{stage}"], "steps_per_epoch": 2}
         out.update({"swwae_vgg.model.unpooling": "swwae", "swwae_vgg.model.variant": "all",

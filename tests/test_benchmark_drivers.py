@@ -36,7 +36,16 @@ DRIVERS = {  # driver, arguments -> (pipelines, children, RESULTS.md section)
                                                                  "step_time_hybridnet_cls_vs_supervised"),
     ("step_time", ("--preset", "m2_issue_vs_relu_alpha10")): (["m2"], 6, "step_time_m2_issue_vs_relu_alpha10"),
     ("step_time", ("--preset", "swwae_vgg_arms")): (["swwae_vgg"], 9, "step_time_swwae_vgg_arms"),
+    # float32 vs mixed_bfloat16: every method x 2 precisions x 3 rounds; parity: 3 seeds
+    ("precision", ()): (["supervised", "inversion", "m1", "m2", "m1_m2", "hybridnet", "mean_teacher", "r2d2",
+                         "swwae_vgg"], 54, "precision_speed"),
+    ("precision", ("--part", "parity")): (["supervised", "inversion", "m1", "m2", "m1_m2", "hybridnet",
+                                           "mean_teacher", "r2d2"], 48, "precision_parity_mnist"),
+    ("precision", ("--part", "parity", "--methods", "swwae_vgg")): (["swwae_vgg"], 6, "precision_parity_cifar10"),
 }
+#: drivers whose parts keep separate stores (they may run side by side)
+STORES = {("precision", ("--part", "parity")): "precision_parity",
+          ("precision", ("--part", "parity", "--methods", "swwae_vgg")): "precision_parity"}
 
 
 def _driver(name: str, monkeypatch):
@@ -77,7 +86,7 @@ def test_driver_sweep_is_planned_and_checked(driver, extra, params, capsys, monk
     assert ns.pipelines.split(",") == pipelines
     # each driver's sweeps go to its own committed store, benchmarks/stores/<driver>.db, and the command
     # (recorded as sweep.command, printed above the table) names no folder of this machine
-    assert ns.tracking_uri == f"sqlite:///benchmarks/stores/{driver}.db"
+    assert ns.tracking_uri == f"sqlite:///benchmarks/stores/{STORES.get((driver, extra), driver)}.db"
     assert ns.project_path == "."
     assert str(REPO) not in " ".join(argv) and str(REPO.parent) not in " ".join(argv)
     for key, value in cli.parse_params(ns.params).items():
@@ -87,7 +96,7 @@ def test_driver_sweep_is_planned_and_checked(driver, extra, params, capsys, monk
                           params=params, known=sorted(SCHEMAS), overrides=cli.parse_params(ns.params),
                           variants=cli.parse_variants(ns.variants), epochs=ns.epochs)
     assert len(plan) == children
-    if driver == "step_time":  # rounds: every configuration of seed 0, then of seed 1, ...
+    if driver == "step_time" or (driver, extra) == ("precision", ()):  # rounds: seed 0 of each, then seed 1...
         assert ns.interleave
         plan = cli.plan_sweep(pipelines, cli.parse_int_list(ns.seeds, "seeds"), cli.parse_int_list(ns.labels, "labels"),
                               params=params, known=sorted(SCHEMAS), overrides=cli.parse_params(ns.params),

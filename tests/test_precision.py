@@ -245,3 +245,19 @@ def test_every_pipeline_runs_whole_in_bfloat16_plots_included(name, policy):
     assert any(layer.dtype_policy.name == "mixed_bfloat16" for m in models_out for layer in m._flatten_layers())
     figures = [k for k in outputs if k.endswith("_plot")]
     assert figures, f"{name}: no figure output"
+
+
+# === Roofline (train.roofline) ===
+def test_train_step_flops_count_the_products_forward_and_backward():
+    from ssl_pipelines.training.flops import gemm_peak_gflops, train_step_gflop
+
+    x = keras.Input((64,))
+    out = keras.layers.Dense(10, use_bias=False)(keras.layers.Dense(32, use_bias=False)(x))
+    model = methods.SupervisedClassifier(keras.Model(x, out))
+    model.compile(optimizer=keras.optimizers.SGD(0.1))
+    batch = {"x_labeled": np.zeros((8, 64), "float32"), "y_labeled": np.zeros((8,), "int32")}
+    # forward 2*8*64*32 + 2*8*32*10; backward dW2, dh, dW1 (no gradient into the input)
+    hand = 2 * 8 * 64 * 32 + 2 * 8 * 32 * 10 + 2 * 32 * 8 * 10 + 2 * 8 * 10 * 32 + 2 * 64 * 8 * 32
+    gflop = train_step_gflop(model, batch)
+    assert hand <= gflop * 1e9 <= 1.1 * hand  # the rest: softmax, cross-entropy and SGD's elementwise ops
+    assert gemm_peak_gflops("float32", n=128, repeats=2) > 0.1

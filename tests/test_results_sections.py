@@ -357,3 +357,31 @@ def test_the_newest_finished_sweep_is_read_not_one_still_running(store, tmp_path
             find_parent(client, exp.experiment_id, "no-such-sweep")
     finally:
         client.delete_run(running.info.run_id)
+
+
+def test_speedup_and_parity_columns_compare_each_method_with_its_first_row_and_stages_name_the_metric(tmp_path):
+    from types import SimpleNamespace
+
+    from ssl_pipelines.reporting_sections import load_spec, parity, section_rows
+
+    path = tmp_path / "spec.yml"
+    path.write_text("sections:\n  a:\n    parent: p\n    stages: {r2d2: d2}\n    columns: [{column: method}, "
+                    "{column: variant}, {metric: '{stage}.step_ms'}, {column: speedup_in_method}, "
+                    "{column: parity_in_method}]\n")
+
+    def run(method, variant, seed, ms):
+        stage = "d2" if method == "r2d2" else method
+        tags = {"method": method, "variant": variant, "seed": str(seed)}
+        return SimpleNamespace(data=SimpleNamespace(tags=tags, metrics={f"{stage}.step_ms": ms}, params={}))
+
+    runs = [run(m, v, s, ms) for m, base in (("m2", 10.0), ("r2d2", 30.0)) for s in (0, 1)
+            for v, ms in (("float32", base + s), ("mixed_bfloat16", base / 2 + s))]
+    _, rows = section_rows(runs, load_spec(path)["a"])
+    assert [r[2] for r in rows] == ["10.50 ± 0.71", "5.50 ± 0.71", "30.50 ± 0.71", "15.50 ± 0.71"]  # d2.step_ms for r2d2
+    assert [r[3] for r in rows] == ["reference", "1.92 (2.00 / 1.83)", "reference", "1.97 (2.00 / 1.94)"]
+    assert rows[1][4] == "no (-5.00 > 0.71)" and rows[0][4] == "reference"
+    # |delta| against max(std of the reference, 0.5): the floor decides for a reference without spread
+    assert parity([10.3, 10.5], [10.0, 10.0]) == "yes (+0.40 ≤ 0.50)"
+    assert parity([11.0], [10.0, 12.0]) == "yes (+0.00 ≤ 1.41)"
+    assert parity([12.0], [10.0, 10.2]) == "no (+1.90 > 0.50)"
+    assert parity([], [1.0]) == "–"

@@ -45,7 +45,9 @@ other sections of the file are left as they are.
 file it writes the ``header`` and then the sections in the spec's order, so deleting the file and
 running the documented commands writes it again byte for byte. A ``ratio`` column compares a row
 with the first row seed by seed (the rounds of an interleaved timing sweep, ``sweep --interleave``),
-``ratio_in_method`` with the first row of the same method.
+``ratio_in_method`` with the first row of the same method, ``speedup_in_method`` is its inverse (the
+first row's metric over this row's: a step-time speedup). A metric key may name ``{method}`` and
+``{stage}`` (the section's ``stages:`` map, method -> the stage whose metrics the column reads).
 """
 
 from __future__ import annotations
@@ -69,7 +71,11 @@ BUILTIN_COLUMNS = {"method": "method", "variant": "variant", "dataset": "data se
                    "runs": "runs", "seeds": "seeds", "paper": "paper (published.py)",
                    "previous": "previous script", "agrees": "within the seed spread?",
                    "ratio": "ratio to the first row (median; per seed)",
-                   "ratio_in_method": "ratio to the method's first row (median; per seed)"}
+                   "ratio_in_method": "ratio to the method's first row (median; per seed)",
+                   "speedup_in_method": "speedup over the method's first row (median; per seed)",
+                   "parity_in_method": "same as the method's first row? (|Δ mean| ≤ max(its std, 0.5))"}
+#: columns comparing a row's first metric with a reference row's, seed by seed (speedup: theirs / ours)
+RATIO_COLUMNS = ("ratio", "ratio_in_method", "speedup_in_method")
 DEFAULT_COLUMNS = [{"column": "method"}, {"column": "variant"}, {"column": "labels"}, {"column": "runs"},
                    {"column": "seeds"}, {"metric": "test.error", "header": "test error %"}, {"column": "paper"}]
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -107,6 +113,7 @@ class SectionSpec:
     experiment: str | None = None  # its MLflow experiment (None: the command's)
     external: str | None = None  # the command that writes this section (not this generator)
     driver: str | None = None  # the benchmark command that runs the sweep (named while it has not run)
+    stages: dict = field(default_factory=dict)  # method -> its training stage, for ``{stage}`` in metric keys
 
 
 def _column(entry: Any, where: str) -> Column:
@@ -150,7 +157,7 @@ def load_spec(path: str | Path) -> dict[str, SectionSpec]:
         if not isinstance(s, dict):
             raise _spec_error(where, s, "a mapping")
         keys = ("parent", "title", "prose", "text", "columns", "paper", "previous", "methods", "store",
-                "experiment", "external", "driver")
+                "experiment", "external", "driver", "stages")
         unknown = set(s) - set(keys)
         if unknown:
             raise _spec_error(f"{where} key {sorted(unknown)[0]!r}", s[sorted(unknown)[0]], "one of " + ", ".join(keys))
@@ -201,16 +208,20 @@ def load_spec(path: str | Path) -> dict[str, SectionSpec]:
         if any(c.kind == "column" and c.key == "agrees" for c in columns) and \
                 not any(c.kind == "metric" for c in columns):
             raise _spec_error(f"{where}.columns", "agrees", "used with a metric column (the first one is compared)")
-        if any(c.kind == "column" and c.key in ("ratio", "ratio_in_method") for c in columns) and \
+        if any(c.kind == "column" and c.key in (*RATIO_COLUMNS, "parity_in_method") for c in columns) and \
                 not any(c.kind == "metric" for c in columns):
             raise _spec_error(f"{where}.columns", "ratio", "used with a metric column (the first one is compared)")
         driver = s.get("driver")
         if driver is not None and (not isinstance(driver, str) or not driver.strip()):
             raise _spec_error(f"{where}.driver", driver, "the command that runs the section's sweep")
+        stages = s.get("stages") or {}
+        if not isinstance(stages, dict) or not all(isinstance(v, str) and v for v in stages.values()):
+            raise _spec_error(f"{where}.stages", stages, "a mapping method -> the stage whose metrics {stage} names")
         out[str(name)] = SectionSpec(str(name), s["parent"], str(s.get("title") or ""), prose.strip(), columns,
                                      dict(paper), STD_CONVENTIONS[std], previous, tuple(methods), store,
                                      str(s["experiment"]) if s.get("experiment") else None,
-                                     driver=driver.strip() if driver else None)
+                                     driver=driver.strip() if driver else None,
+                                     stages={str(k): str(v) for k, v in stages.items()})
     return out
 
 
@@ -285,6 +296,25 @@ def _parse_mean_std(text) -> tuple[float, float] | None:
     return (values[0], values[1] if len(values) == 2 else 0.0) if len(values) in (1, 2) else None
 
 
+#: the smallest difference of means ``parity_in_method`` counts as a difference (points of the metric)
+PARITY_FLOOR = 0.5
+
+
+def parity(values: list[float], reference: list[float], ddof: int = 1, digits: int = 2) -> str:
+    """Whether this row's mean matches a reference row's (the same configuration in another
+    precision): ``|mean - reference mean| <= max(reference std, PARITY_FLOOR)`` ->
+    ``"yes (+0.12 ≤ 0.61)"`` / ``"no (-1.30 > 0.50)"``."""
+    ours = [v for v in values if v is not None and math.isfinite(v)]
+    theirs = [v for v in reference if v is not None and math.isfinite(v)]
+    if not ours or not theirs:
+        return "–"
+    delta = float(np.mean(ours)) - float(np.mean(theirs))
+    spread = float(np.std(theirs, ddof=ddof)) if len(theirs) > ddof else 0.0
+    bound = max(spread, PARITY_FLOOR)
+    ok = abs(delta) <= bound
+    return f"{'yes' if ok else 'no'} ({delta:+.{digits}f} {'≤' if ok else '>'} {bound:.{digits}f})"
+
+
 def agreement(values: list[float], previous: str, ddof: int = 1, digits: int = 2) -> str:
     """Whether this row's mean is within the seed spread of the previous script's: ``|mean -
     previous mean| <= std + previous std`` -> ``"yes (+0.52)"`` / ``"no (-3.10)"``."""
@@ -334,10 +364,11 @@ def ratio_cell(runs: list, key: str, reference: list, reference_key: str) -> str
     return f"{float(np.median(ratios)):.2f} (" + " / ".join(f"{r:.2f}" for r in ratios) + ")"
 
 
-def metric_key(column: Column, method: str) -> str:
+def metric_key(column: Column, method: str, stages: dict | None = None) -> str:
     """A metric column's key for a row of ``method``: ``{method}`` in the key is replaced by it
-    (``{method}.step_ms``: each pipeline logs its own stage's metric)."""
-    return column.key.replace("{method}", method)
+    (``{method}.step_ms``: each pipeline logs its own stage's metric), ``{stage}`` by the method's
+    entry of the section's ``stages`` (its training stage, e.g. ``d2`` for r2d2), else by the method."""
+    return column.key.replace("{method}", method).replace("{stage}", (stages or {}).get(method, method))
 
 
 def section_rows(runs: list, spec: SectionSpec) -> tuple[list[str], list[list[str]]]:
@@ -360,7 +391,7 @@ def section_rows(runs: list, spec: SectionSpec) -> tuple[list[str], list[list[st
         cells = []
         for col in spec.columns:
             if col.kind == "metric":
-                cells.append(mean_std([r.data.metrics.get(metric_key(col, method)) for r in members], col.digits,
+                cells.append(mean_std([r.data.metrics.get(metric_key(col, method, spec.stages)) for r in members], col.digits,
                                       spec.ddof))
             elif col.kind == "param":
                 cells.append(", ".join(dict.fromkeys(str(r.data.params.get(col.key, "–")) for r in members)))
@@ -381,11 +412,19 @@ def section_rows(runs: list, spec: SectionSpec) -> tuple[list[str], list[list[st
                 cells.append(_paper(method, dataset, labels, variant, spec))
             elif col.key == "previous":
                 cells.append(" / ".join(previous.values()) or "–")
-            elif col.key in ("ratio", "ratio_in_method"):
+            elif col.key in RATIO_COLUMNS:
                 key_of, ref = (reference_key, reference) if col.key == "ratio" else firsts[method]
+                ours_key = metric_key(first_metric, method, spec.stages)
+                ref_key = metric_key(first_metric, key_of[0], spec.stages)
                 cells.append("reference" if members is ref else
-                             ratio_cell(members, metric_key(first_metric, method), ref,
-                                        metric_key(first_metric, key_of[0])))
+                             ratio_cell(ref, ref_key, members, ours_key) if col.key == "speedup_in_method" else
+                             ratio_cell(members, ours_key, ref, ref_key))
+            elif col.key == "parity_in_method":
+                ref = firsts[method][1]
+                key = metric_key(first_metric, method, spec.stages)
+                cells.append("reference" if members is ref else
+                             parity([r.data.metrics.get(key) for r in members], [r.data.metrics.get(key) for r in ref],
+                                    spec.ddof, first_metric.digits))
             elif col.key == "agrees":
                 cells.append(" / ".join(agreement([r.data.metrics.get(m) for r in members], v, spec.ddof,
                                                   metrics[m].digits) for m, v in previous.items()) or "–")

@@ -23,7 +23,11 @@ The same keys mean the same thing in every pipeline:
   result. ``epochs`` stays the upper bound; the CPU-minutes used and the stop reason (``epochs`` or
   ``cpu_budget``) are logged (:class:`~ssl_pipelines.training.CpuTimeBudget`);
 * ``wall_minutes`` (null: no budget): the same on the wall clock (``time.perf_counter``), for
-  "accuracy after N minutes" comparisons on an otherwise idle machine; at most one of the two.
+  "accuracy after N minutes" comparisons on an otherwise idle machine; at most one of the two;
+* ``roofline`` (default off): after the stage, log its step's GFLOP (``<stage>.step_gflop``), the
+  achieved GFLOP/s at its median step time, a matrix product's GFLOP/s in the run's precision on
+  the same threads (``<stage>.gemm_peak_gflops``) and their ratio (``<stage>.roofline``)
+  (:mod:`ssl_pipelines.training.flops`).
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from ssl_pipelines.params.reader import Section, check_seed
 
 TRAIN_KEYS = frozenset({"epochs", "steps_per_epoch", "batch_size", "batch_labeled", "batch_unlabeled", "optimizer",
                         "augment", "jit_compile", "verbose", "deterministic", "lr_decay_start",
-                        "cpu_minutes", "wall_minutes", "budget_check"})
+                        "cpu_minutes", "wall_minutes", "budget_check", "roofline"})
 AUGMENT_KEYS = frozenset({"max_shift", "flip"})
 VERBOSE = ("auto", 0, 1, 2)
 BUDGET_CHECKS = ("epoch", "step")
@@ -82,6 +86,7 @@ class TrainConfig:
     budget_check: str = "epoch"
     wall_minutes: float | None = None
     extra: dict = dataclasses.field(default_factory=dict)
+    roofline: bool = False
 
     @property
     def optimizer(self):
@@ -133,6 +138,7 @@ def parse_train(params: dict | None, seed: Any, section: str = "train", defaults
         budget_check=s.choice("budget_check", "epoch", BUDGET_CHECKS),
         wall_minutes=s.number("wall_minutes", None, low=0.0, low_open=True),
         extra={k: merged[k] for k in extra_keys if k in merged},
+        roofline=s.flag("roofline", False),
     )
     if config.cpu_minutes is not None and config.wall_minutes is not None:
         raise s.fail("wall_minutes", f"null when {section}.cpu_minutes is set (one time budget per stage, "

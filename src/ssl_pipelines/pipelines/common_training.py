@@ -128,9 +128,32 @@ def fit_stage(model: keras.Model, train: TrainConfig, stream: tf.data.Dataset, s
         history["images_per_second"] = speed.rates
         speed.log_to_mlflow(stage)
         logger.info("%s: %.0f training images/s (median over epochs)", stage, float(np.median(speed.rates)))
+        if train.roofline and speed.step_ms():
+            log_roofline(model, stream, stage, speed.step_ms())
     if curve is not None:  # the curve's accuracies (at evaluation.curve_every) travel with the history
         history["test_accuracy"] = [acc for _, acc in curve.points]
     return history
+
+
+def log_roofline(model: keras.Model, stream: tf.data.Dataset, stage: str, step_ms: float) -> None:
+    """``train.roofline``: the step's GFLOP, achieved GFLOP/s, the GEMM peak in the run's precision
+    and their ratio, logged as ``<stage>.step_gflop`` / ``.achieved_gflops`` / ``.gemm_peak_gflops`` /
+    ``.roofline`` (:mod:`ssl_pipelines.training.flops`)."""
+    import mlflow
+
+    from ssl_pipelines.training.flops import gemm_peak_gflops, train_step_gflop
+
+    gflop = train_step_gflop(model, next(iter(stream)))
+    peak = gemm_peak_gflops(keras.mixed_precision.global_policy().compute_dtype)
+    if gflop is None:
+        logger.info("%s: the step's FLOPs could not be counted; GEMM peak %.0f GFLOP/s", stage, peak)
+        return
+    achieved = gflop / (step_ms / 1000.0)
+    logger.info("%s: %.3f GFLOP per step, %.1f GFLOP/s achieved = %.1f %% of a GEMM's %.0f GFLOP/s", stage, gflop,
+                achieved, 100.0 * achieved / peak, peak)
+    if mlflow.active_run() is not None:
+        mlflow.log_metrics({f"{stage}.step_gflop": gflop, f"{stage}.achieved_gflops": achieved,
+                            f"{stage}.gemm_peak_gflops": peak, f"{stage}.roofline": achieved / peak})
 
 
 def train_stage(model: keras.Model, split, train: TrainConfig, *, stage: str, unlabeled: bool = True,
