@@ -42,10 +42,14 @@ DRIVERS = {  # driver, arguments -> (pipelines, children, RESULTS.md section)
     ("precision", ("--part", "parity")): (["supervised", "inversion", "m1", "m2", "m1_m2", "hybridnet",
                                            "mean_teacher", "r2d2"], 48, "precision_parity_mnist"),
     ("precision", ("--part", "parity", "--methods", "swwae_vgg")): (["swwae_vgg"], 6, "precision_parity_cifar10"),
+    # the claims: 2 arms x 2 label counts x 3 seeds; M1 x 3 seeds
+    ("claims", ("--claim", "inversion")): (["inversion"], 12, "claim_inversion"),
+    ("claims", ("--claim", "m1")): (["m1"], 3, "claim_m1"),
 }
 #: drivers whose parts keep separate stores (they may run side by side)
 STORES = {("precision", ("--part", "parity")): "precision_parity",
-          ("precision", ("--part", "parity", "--methods", "swwae_vgg")): "precision_parity"}
+          ("precision", ("--part", "parity", "--methods", "swwae_vgg")): "precision_parity",
+          ("claims", ("--claim", "inversion")): "claim_inversion", ("claims", ("--claim", "m1")): "claim_m1"}
 
 
 def _driver(name: str, monkeypatch):

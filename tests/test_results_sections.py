@@ -385,3 +385,26 @@ def test_speedup_and_parity_columns_compare_each_method_with_its_first_row_and_s
     assert parity([11.0], [10.0, 12.0]) == "yes (+0.00 ≤ 1.41)"
     assert parity([12.0], [10.0, 10.2]) == "no (+1.90 > 0.50)"
     assert parity([], [1.0]) == "–"
+
+
+def test_verdict_column_decides_each_claim_against_the_seeds_spread(tmp_path):
+    from ssl_pipelines.reporting_sections import load_spec, section_rows, verdict
+
+    assert verdict([2.0, 2.2, 2.4], {"at_most": 3.0}) == "holds: 2.20 ± 0.20 vs ≤ 3"
+    assert verdict([2.8, 3.0, 3.2], {"at_most": 3.0}) == "within the spread: 3.00 ± 0.20 vs ≤ 3"
+    assert verdict([3.5, 3.6, 3.7], {"at_most": 3.0}) == "fails: 3.60 ± 0.10 vs ≤ 3"
+    assert verdict([2.0, 2.2], {"below": "ce_only"}, [5.0, 5.4]) == "below ce_only: holds (-3.10, spread 0.42)"
+    assert verdict([5.0, 5.4], {"below": "x"}, [5.1, 5.2]).endswith("no difference (+0.05, spread 0.35)")
+    assert verdict([6.0, 6.2], {"below": "x"}, [5.0, 5.1]).startswith("below x: reversed")
+    path = tmp_path / "spec.yml"
+    path.write_text("sections:\n  a:\n    parent: p\n    columns: [{column: variant}, {column: labels}, "
+                    "{metric: test.error}, {column: verdict}]\n"
+                    "    claims: {inversion/50: {at_most: 3.0, below: ce_only}}\n")
+    runs = [_run(v, s, e, labels=50) for v, errs in (("inversion", (2.0, 2.4)), ("ce_only", (9.0, 9.4)))
+            for s, e in enumerate(errs)] + [_run("inversion", 0, 7.0, labels=100)]
+    _, rows = section_rows(runs, load_spec(path)["a"])
+    assert rows[0][3] == "holds: 2.20 ± 0.28 vs ≤ 3; below ce_only: holds (-7.00, spread 0.57)"
+    assert rows[1][3] == "–" and rows[2][3] == "–"  # no claim for those rows
+    path.write_text("sections: {a: {parent: p, claims: {x/1: {most: 3}}}}")
+    with pytest.raises(ConfigError, match="claims"):
+        load_spec(path)

@@ -73,7 +73,8 @@ BUILTIN_COLUMNS = {"method": "method", "variant": "variant", "dataset": "data se
                    "ratio": "ratio to the first row (median; per seed)",
                    "ratio_in_method": "ratio to the method's first row (median; per seed)",
                    "speedup_in_method": "speedup over the method's first row (median; per seed)",
-                   "parity_in_method": "same as the method's first row? (|Δ mean| ≤ max(its std, 0.5))"}
+                   "parity_in_method": "same as the method's first row? (|Δ mean| ≤ max(its std, 0.5))",
+                   "verdict": "the claim at this scale"}
 #: columns comparing a row's first metric with a reference row's, seed by seed (speedup: theirs / ours)
 RATIO_COLUMNS = ("ratio", "ratio_in_method", "speedup_in_method")
 DEFAULT_COLUMNS = [{"column": "method"}, {"column": "variant"}, {"column": "labels"}, {"column": "runs"},
@@ -114,6 +115,7 @@ class SectionSpec:
     external: str | None = None  # the command that writes this section (not this generator)
     driver: str | None = None  # the benchmark command that runs the sweep (named while it has not run)
     stages: dict = field(default_factory=dict)  # method -> its training stage, for ``{stage}`` in metric keys
+    claims: dict = field(default_factory=dict)  # "<variant or method>/<labels>" -> {"at_most": x, "below": row}
 
 
 def _column(entry: Any, where: str) -> Column:
@@ -157,7 +159,7 @@ def load_spec(path: str | Path) -> dict[str, SectionSpec]:
         if not isinstance(s, dict):
             raise _spec_error(where, s, "a mapping")
         keys = ("parent", "title", "prose", "text", "columns", "paper", "previous", "methods", "store",
-                "experiment", "external", "driver", "stages")
+                "experiment", "external", "driver", "stages", "claims")
         unknown = set(s) - set(keys)
         if unknown:
             raise _spec_error(f"{where} key {sorted(unknown)[0]!r}", s[sorted(unknown)[0]], "one of " + ", ".join(keys))
@@ -208,12 +210,19 @@ def load_spec(path: str | Path) -> dict[str, SectionSpec]:
         if any(c.kind == "column" and c.key == "agrees" for c in columns) and \
                 not any(c.kind == "metric" for c in columns):
             raise _spec_error(f"{where}.columns", "agrees", "used with a metric column (the first one is compared)")
-        if any(c.kind == "column" and c.key in (*RATIO_COLUMNS, "parity_in_method") for c in columns) and \
+        if any(c.kind == "column" and c.key in (*RATIO_COLUMNS, "parity_in_method", "verdict") for c in columns) and \
                 not any(c.kind == "metric" for c in columns):
             raise _spec_error(f"{where}.columns", "ratio", "used with a metric column (the first one is compared)")
         driver = s.get("driver")
         if driver is not None and (not isinstance(driver, str) or not driver.strip()):
             raise _spec_error(f"{where}.driver", driver, "the command that runs the section's sweep")
+        claims = s.get("claims") or {}
+        if not isinstance(claims, dict) or not all(
+                isinstance(c, dict) and c and set(c) <= {"at_most", "below"}
+                and (c.get("at_most") is None or isinstance(c["at_most"], (int, float)))
+                and (c.get("below") is None or isinstance(c["below"], str)) for c in claims.values()):
+            raise _spec_error(f"{where}.claims", claims, 'a mapping "<variant or method>/<labels>" -> {at_most: '
+                              'number, below: "<variant or method>"} (one or both)')
         stages = s.get("stages") or {}
         if not isinstance(stages, dict) or not all(isinstance(v, str) and v for v in stages.values()):
             raise _spec_error(f"{where}.stages", stages, "a mapping method -> the stage whose metrics {stage} names")
@@ -221,7 +230,8 @@ def load_spec(path: str | Path) -> dict[str, SectionSpec]:
                                      dict(paper), STD_CONVENTIONS[std], previous, tuple(methods), store,
                                      str(s["experiment"]) if s.get("experiment") else None,
                                      driver=driver.strip() if driver else None,
-                                     stages={str(k): str(v) for k, v in stages.items()})
+                                     stages={str(k): str(v) for k, v in stages.items()},
+                                     claims={str(k): dict(v) for k, v in claims.items()})
     return out
 
 
@@ -313,6 +323,41 @@ def parity(values: list[float], reference: list[float], ddof: int = 1, digits: i
     bound = max(spread, PARITY_FLOOR)
     ok = abs(delta) <= bound
     return f"{'yes' if ok else 'no'} ({delta:+.{digits}f} {'≤' if ok else '>'} {bound:.{digits}f})"
+
+
+def _finite(values) -> list[float]:
+    return [v for v in values if v is not None and math.isfinite(v)]
+
+
+def verdict(values: list[float], claim: dict, other: list[float] | None = None, ddof: int = 1,
+            digits: int = 2) -> str:
+    """Whether a row meets its claim (the first metric, lower is better), decided against the seeds'
+    spread: ``at_most: T`` holds when mean + std <= T, fails when mean - std > T, else is within the
+    spread; ``below: <row>`` holds when the other row's mean exceeds this one's by more than the two
+    stds, is reversed when it is the other way round, else no difference within the spread."""
+    ours = _finite(values)
+    if not ours:
+        return "–"
+
+    def stats(v):
+        return float(np.mean(v)), float(np.std(v, ddof=ddof)) if len(v) > ddof else 0.0
+
+    mean, std = stats(ours)
+    parts = []
+    if claim.get("at_most") is not None:
+        target = float(claim["at_most"])
+        word = "holds" if mean + std <= target else "fails" if mean - std > target else "within the spread"
+        parts.append(f"{word}: {mean:.{digits}f} ± {std:.{digits}f} vs ≤ {target:g}")
+    if claim.get("below") is not None:
+        theirs = _finite(other or [])
+        if not theirs:
+            parts.append(f"below {claim['below']}: –")
+        else:
+            o_mean, o_std = stats(theirs)
+            gap = o_mean - mean
+            word = "holds" if gap > std + o_std else "reversed" if -gap > std + o_std else "no difference"
+            parts.append(f"below {claim['below']}: {word} ({-gap:+.{digits}f}, spread {std + o_std:.{digits}f})")
+    return "; ".join(parts)
 
 
 def agreement(values: list[float], previous: str, ddof: int = 1, digits: int = 2) -> str:
@@ -419,6 +464,15 @@ def section_rows(runs: list, spec: SectionSpec) -> tuple[list[str], list[list[st
                 cells.append("reference" if members is ref else
                              ratio_cell(ref, ref_key, members, ours_key) if col.key == "speedup_in_method" else
                              ratio_cell(members, ours_key, ref, ref_key))
+            elif col.key == "verdict":
+                claim = spec.claims.get(f"{variant or method}/{labels}")
+                key = metric_key(first_metric, method, spec.stages)
+                other = None
+                if claim and claim.get("below"):
+                    other = [r.data.metrics.get(key) for k, rs in groups.items() for r in rs
+                             if (k[1] or k[0]) == claim["below"] and k[3] == labels]
+                cells.append(verdict([r.data.metrics.get(key) for r in members], claim, other, spec.ddof,
+                                     first_metric.digits) if claim else "–")
             elif col.key == "parity_in_method":
                 ref = firsts[method][1]
                 key = metric_key(first_metric, method, spec.stages)
