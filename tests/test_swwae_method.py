@@ -138,3 +138,10 @@ def test_stage_restored_as_completed_leaves_the_model_built(tmp_path):
         history = training.fit_model(model, stream, epochs=1, steps_per_epoch=1, verbose=0, checkpoint_dir=tmp_path)
     assert len(history["loss"]) == 1 and model.optimizer.iterations.numpy() == 1  # restored, not retrained
     assert model.count_params_by_part()["total"] == sum(int(np.prod(v.shape)) for v in model.weights)
+
+
+def test_parameter_counts_of_a_model_never_called():
+    """A fit without validation never calls the model itself (only its parts): the counts still work."""
+    model = _model()
+    counts = model.count_params_by_part()
+    assert counts["total"] == counts["backbone"] + counts["decoders"] > 0

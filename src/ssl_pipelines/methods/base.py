@@ -12,6 +12,7 @@ table, a nested tape) override ``train_step`` and reuse :meth:`apply_gradients` 
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import keras
@@ -249,9 +250,11 @@ class SSLModel(keras.Model):
 
     def count_params_by_part(self) -> dict[str, int]:
         """Parameter counts (logged at start-up, STYLE.md #12): the total and each of ``counted_parts``."""
-        counts = {"total": int(self.count_params())}
+        def size(m) -> int:  # Keras' count_params, also for a model never called (only its parts are built)
+            return int(sum(math.prod(v.shape) for v in m.weights))
+
+        counts = {"total": size(self)}
         for part in self.counted_parts:
             value = getattr(self, part)
-            counts[part] = int(sum(m.count_params() for m in value) if isinstance(value, (list, tuple))
-                               else value.count_params())
+            counts[part] = sum(size(m) for m in value) if isinstance(value, (list, tuple)) else size(value)
         return counts
