@@ -45,11 +45,13 @@ DRIVERS = {  # driver, arguments -> (pipelines, children, RESULTS.md section)
     # the claims: 2 arms x 2 label counts x 3 seeds; M1 x 3 seeds
     ("claims", ("--claim", "inversion")): (["inversion"], 12, "claim_inversion"),
     ("claims", ("--claim", "m1")): (["m1"], 3, "claim_m1"),
+    ("claims", ("--claim", "m1_m2")): (["m1_m2"], 3, "claim_m1_m2"),
 }
 #: drivers whose parts keep separate stores (they may run side by side)
 STORES = {("precision", ("--part", "parity")): "precision_parity",
           ("precision", ("--part", "parity", "--methods", "swwae_vgg")): "precision_parity",
-          ("claims", ("--claim", "inversion")): "claim_inversion", ("claims", ("--claim", "m1")): "claim_m1"}
+          ("claims", ("--claim", "inversion")): "claim_inversion", ("claims", ("--claim", "m1")): "claim_m1",
+          ("claims", ("--claim", "m1_m2")): "claim_m1_m2"}
 
 
 def _driver(name: str, monkeypatch):
