@@ -7,6 +7,7 @@ import keras
 
 from ssl_pipelines.data.errors import ConfigError
 from ssl_pipelines.models.registry import register_backbone
+from ssl_pipelines.models.regularization import dropout as dropout_layer, gaussian_noise as noise_layer
 
 
 def _pool(kind: str, name: str):
@@ -37,7 +38,7 @@ def small_cnn(
     h = keras.layers.Flatten()(h)
     h = keras.layers.Dense(int(dense_units), activation="relu", name="dense")(h)
     if dropout:
-        h = keras.layers.Dropout(dropout)(h)
+        h = dropout_layer(dropout)(h)
     logits = keras.layers.Dense(num_classes, name="logits")(h)
     return keras.Model(inputs, logits, name=name)
 
@@ -61,7 +62,7 @@ def conv_large(
     """
     w = lambda c: max(1, int(round(c * width)))  # noqa: E731
     inputs = keras.Input(input_shape, name="x")
-    h = keras.layers.GaussianNoise(input_noise)(inputs) if input_noise else inputs
+    h = noise_layer(input_noise)(inputs) if input_noise else inputs
 
     def conv(h, c, k, padding, name):
         h = keras.layers.Conv2D(w(c), k, padding=padding, use_bias=not batch_norm, name=name)(h)
@@ -74,7 +75,7 @@ def conv_large(
             h = conv(h, c, 3, "same", f"conv{block + 1}_{j}")
         h = _pool(pooling, f"pool{block + 1}")(h)
         if dropout:
-            h = keras.layers.Dropout(dropout)(h)
+            h = dropout_layer(dropout)(h)
     h = conv(h, 512, 3, "valid" if min(h.shape[1], h.shape[2]) >= 3 else "same", "conv3_0")
     h = conv(h, 256, 1, "same", "conv3_1")
     h = conv(h, 128, 1, "same", "conv3_2")

@@ -37,6 +37,7 @@ import keras
 from ssl_pipelines.data.errors import ConfigError
 from ssl_pipelines.layers import MaxPoolingWithSwitches, MaxUnpooling
 from ssl_pipelines.models.registry import register_backbone
+from ssl_pipelines.models.regularization import dropout as dropout_layer, gaussian_noise as noise_layer
 
 ARCHS = ("convlarge", "resnet")
 UNPOOL_MODES = ("switches", "upsample")
@@ -79,7 +80,7 @@ def _res_block(h, c, stride, bn, name):
 # === ConvLarge-style ===
 def _convlarge_encoder(input_shape, stages, top, bn, dropout, input_noise, switches, name):
     x = keras.Input(input_shape, name="x")
-    h = keras.layers.GaussianNoise(input_noise, name="input_noise")(x) if input_noise else x
+    h = noise_layer(input_noise, name="input_noise")(x) if input_noise else x
     inters, sws, refs = [], [], []
     for s, (c, n) in enumerate(stages):
         for j in range(n):
@@ -92,7 +93,7 @@ def _convlarge_encoder(input_shape, stages, top, bn, dropout, input_noise, switc
             h = keras.layers.MaxPooling2D(2, name=f"pool{s}")(h)
         inters.append(h)
         if dropout:
-            h = keras.layers.Dropout(dropout, name=f"dropout{s}")(h)
+            h = dropout_layer(dropout, name=f"dropout{s}")(h)
     for i, c in enumerate(top):
         h = _conv(h, c, 3 if i == 0 else 1, bn, f"top{i}")
     return keras.Model(x, [h, *inters, *sws, *refs], name=name)
@@ -134,7 +135,7 @@ def _convlarge_decoder(encoder, stages, top, bn, out_channels, switches, name):
 # === ResNet-style ===
 def _resnet_encoder(input_shape, stem, stages, bn, dropout, input_noise, name):
     x = keras.Input(input_shape, name="x")
-    h = keras.layers.GaussianNoise(input_noise, name="input_noise")(x) if input_noise else x
+    h = noise_layer(input_noise, name="input_noise")(x) if input_noise else x
     h = _conv(h, stem, 3, bn, "stem")
     inters = []
     for s, (c, n) in enumerate(stages):
@@ -142,7 +143,7 @@ def _resnet_encoder(input_shape, stem, stages, bn, dropout, input_noise, name):
             h = _res_block(h, c, 2 if j == 0 else 1, bn, f"res{s}_{j}")
         inters.append(h)
     if dropout:
-        h = keras.layers.Dropout(dropout, name="dropout")(h)
+        h = dropout_layer(dropout, name="dropout")(h)
     return keras.Model(x, [h, *inters], name=name)
 
 

@@ -14,6 +14,7 @@ import keras
 
 from ssl_pipelines.data.errors import ConfigError
 from ssl_pipelines.models.registry import register_backbone
+from ssl_pipelines.models.regularization import dropout as dropout_layer
 
 POOLINGS = ("max", "mean")
 
@@ -55,7 +56,7 @@ def inv_small_cnn(input_shape, num_classes: int, filters=(32, 64), kernel_size: 
             h = _pool2d(pooling, f"pool_{i}")(h)
     h = _global_pool(pooling, "global_pool")(h) if global_pool else keras.layers.Flatten(name="flatten")(h)
     if dropout:
-        h = keras.layers.Dropout(float(dropout), name="dropout")(h)
+        h = dropout_layer(float(dropout), name="dropout")(h)
     logits = keras.layers.Dense(num_classes, name="logits")(h)
     return keras.Model(inputs, logits, name=name)
 
@@ -77,7 +78,7 @@ def inv_large_cnn(input_shape, num_classes: int, width: float = 1.0, pooling: st
         if min(h.shape[1], h.shape[2]) >= 2:
             h = _pool2d(pooling, f"pool{block + 1}")(h)
         if dropout:
-            h = keras.layers.Dropout(float(dropout), name=f"dropout{block + 1}")(h)
+            h = dropout_layer(float(dropout), name=f"dropout{block + 1}")(h)
     h = keras.layers.Conv2D(w(192), 3, padding="same", activation="relu", name="conv3_0")(h)
     h = keras.layers.Conv2D(w(192), 1, activation="relu", name="conv3_1")(h)
     h = keras.layers.Conv2D(num_classes, 1, name="conv3_2")(h)
@@ -115,7 +116,7 @@ def _resnet(input_shape, num_classes: int, depth: int, width: int, pooling: str,
     h = keras.layers.ReLU(name="final_relu")(h)
     h = _global_pool(pooling, "global_pool")(h)
     if dropout:
-        h = keras.layers.Dropout(float(dropout), name="dropout")(h)
+        h = dropout_layer(float(dropout), name="dropout")(h)
     logits = keras.layers.Dense(num_classes, name="logits")(h)
     return keras.Model(inputs, logits, name=name)
 
@@ -164,6 +165,6 @@ def conv1d_bird10(input_shape, num_classes: int, filters: int = 42, kernel_size:
     h = keras.layers.Flatten(name="flatten")(h)
     h = keras.layers.Dense(int(dense_units), activation="relu", name="dense")(h)
     if dropout:
-        h = keras.layers.Dropout(float(dropout), name="dropout")(h)
+        h = dropout_layer(float(dropout), name="dropout")(h)
     logits = keras.layers.Dense(num_classes, name="logits")(h)
     return keras.Model(inputs, logits, name=name)

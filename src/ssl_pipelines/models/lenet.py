@@ -7,6 +7,7 @@ import keras
 
 from ssl_pipelines.data.errors import ConfigError
 from ssl_pipelines.models.registry import register_backbone
+from ssl_pipelines.models.regularization import dropout as dropout_layer
 
 
 @register_backbone("lenet")
@@ -51,6 +52,6 @@ def lenet(
     if embedding_units:
         h = keras.layers.Dense(int(embedding_units), name="embedding")(h)
     if dropout:
-        h = keras.layers.Dropout(float(dropout), name="dropout")(h)
+        h = dropout_layer(float(dropout), name="dropout")(h)
     logits = keras.layers.Dense(num_classes, name="logits")(h)
     return keras.Model(inputs, logits, name=name)

@@ -6,6 +6,7 @@ import keras
 
 from ssl_pipelines.data.errors import ConfigError
 from ssl_pipelines.models.registry import register_backbone
+from ssl_pipelines.models.regularization import dropout as dropout_layer
 
 
 #: Keras initializer names a Dense kernel may start from when no ``kernel_init_std`` is given
@@ -52,6 +53,6 @@ def mlp(
     for i, units in enumerate(hidden_units):
         h = keras.layers.Dense(int(units), activation=activation, kernel_initializer=init, name=f"dense_{i}")(h)
         if dropout:
-            h = keras.layers.Dropout(dropout)(h)
+            h = dropout_layer(dropout)(h)
     logits = keras.layers.Dense(num_classes, kernel_initializer=init, name="logits")(h)
     return keras.Model(inputs, logits, name=name)

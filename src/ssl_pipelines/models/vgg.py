@@ -21,6 +21,7 @@ import keras
 from ssl_pipelines.data.errors import ConfigError
 from ssl_pipelines.layers import MaxPoolingWithSwitches, MaxUnpooling
 from ssl_pipelines.models.registry import register_backbone
+from ssl_pipelines.models.regularization import dropout as dropout_layer
 
 logger = logging.getLogger(__name__)
 
@@ -101,10 +102,10 @@ def vgg16(
     x = keras.layers.Flatten(name="flatten")(x)
     x = keras.layers.Dense(int(fc_units), activation="relu", kernel_initializer=kernel_initializer, name="fc1")(x)
     if dropout:
-        x = keras.layers.Dropout(float(dropout), name="fc1_dropout")(x)
+        x = dropout_layer(float(dropout), name="fc1_dropout")(x)
     x = keras.layers.Dense(int(fc_units), activation="relu", kernel_initializer=kernel_initializer, name="fc2")(x)
     if dropout:
-        x = keras.layers.Dropout(float(dropout), name="fc2_dropout")(x)
+        x = dropout_layer(float(dropout), name="fc2_dropout")(x)
     logits = keras.layers.Dense(int(num_classes), name="predictions")(x)
     return keras.Model(inputs, logits, name=name)
 
