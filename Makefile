@@ -38,7 +38,7 @@ test: setup
 test-all: setup
 	$(BIN)/python -m pytest -q --runslow tests
 
-# The README's digits table: every pipeline, 3 seeds, 100 labels, the conf/base defaults
+# The digits defaults table: every pipeline, 3 seeds, 100 labels, the conf/base defaults
 # (one sweep, ~25 minutes on 2 cores); writes reports/digits/results.md|.csv|.png.
 digits-table: setup
 	$(BIN)/ssl-pipelines sweep --pipelines supervised,m1,m2,m1_m2,inversion,swwae_vgg,hybridnet,mean_teacher,r2d2 \

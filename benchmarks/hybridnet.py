@@ -26,7 +26,7 @@ import sys
 
 from common import SHARED_DATA, cifar10_path, driver_arguments, run, sweep_command
 
-# Table 1 rows: loss switches of the same model (STYLE.md #11: an ablation is a flag)
+# Table 1 rows: loss switches of the same model (an ablation is a flag, not a copy of the model)
 VARIANTS = {"classification": {"loss.lambda_rec": 0.0, "loss.lambda_inter": 0.0, "loss.lambda_stab": 0.0},
             "stability": {"loss.lambda_rec": 0.0, "loss.lambda_inter": 0.0},
             "hybridnet": {}}

@@ -25,7 +25,7 @@ import sys
 
 from common import cifar10_path, choice_list, driver_arguments, run, sweep_command
 
-# the paper's table rows as configurations of the pipeline's model (STYLE.md #11: an ablation is a flag)
+# the paper's table rows as configurations of the pipeline's model (an ablation is a flag, not a copy of the model)
 VARIANTS = {"baseline": {"model.unpooling": "none"},
             "sae_first": {"model.unpooling": "sae", "model.variant": "first"},
             "swwae_all": {"model.unpooling": "swwae", "model.variant": "all"}}

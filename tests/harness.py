@@ -1,4 +1,4 @@
-"""One test harness for every layer and model (keras-hub ``TestCase`` style, STYLE.md #3).
+"""One test harness for every layer and model (in the style of keras-hub's ``TestCase``).
 
 - :func:`check_layer`: config round-trip, eager and symbolic call, ``.keras`` save/reload with
   equal outputs.

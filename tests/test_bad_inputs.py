@@ -1,4 +1,4 @@
-"""Bad-input sweep (issue 8): every bad input is rejected with a clear error before any training,
+"""Bad-input sweep: every bad input is rejected with a clear error before any training,
 and no MLflow run is left RUNNING.
 
 Node level: each bad data input and data parameter through the shared data nodes that every

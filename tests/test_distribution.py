@@ -1,4 +1,4 @@
-"""tf.distribute (issue 8): MirroredStrategy over 2 logical CPU devices gives the default
+"""tf.distribute: MirroredStrategy over 2 logical CPU devices gives the default
 strategy's result within float tolerance, for the library and through a Kedro run."""
 
 import json

@@ -1,6 +1,6 @@
-"""Hostile inputs (issue 16), one table per family: each is a clear error before training (or, for
-checkpoints, a warning and a fresh start), no MLflow run left RUNNING, nothing already written
-harmed. Plus the checkpoint folder's cleanup and lock (only what the run wrote is deleted; a
+"""Hostile inputs (.npz and IDX data files, checkpoint files, the MLflow store), one table per
+family: each is a clear error before training (or, for checkpoints, a warning and a fresh start),
+no MLflow run left RUNNING, nothing already written harmed. Plus the checkpoint folder's cleanup and lock (only what the run wrote is deleted; a
 second run of the same pipeline stops at once)."""
 
 from __future__ import annotations

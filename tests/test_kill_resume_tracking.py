@@ -1,5 +1,5 @@
 """SIGKILL a multi-stage `kedro run` at a seeded random point (or during evaluation), run the
-same command again (issue 16): the store then holds one FINISHED run with every epoch's curve
+same command again: the store then holds one FINISHED run with every epoch's curve
 once (the killed one KILLED, none RUNNING), and that run's final metrics equal an uninterrupted
 run's. Subprocesses on digits with tiny epochs, all under ``--runslow`` (about 1 min each; the
 default suite checks the same for a single-stage pipeline in

@@ -1,5 +1,5 @@
 """Keras' own layer test harness (``keras.src.testing.TestCase.run_layer_test``; Keras 3 has no
-public equivalent) over every reusable layer of ``ssl_pipelines.layers`` (issue 16).
+public equivalent) over every reusable layer of ``ssl_pipelines.layers``.
 
 The harness builds each layer from its config, checks ``get_config``/``from_config`` and
 serialization round trips, the weight / seed-generator counts, symbolic and eager output shapes

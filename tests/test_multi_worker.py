@@ -1,4 +1,4 @@
-"""Multi-worker training (issue 17): the launcher's command line and TF_CONFIG, and real
+"""Multi-worker training: the launcher's command line and TF_CONFIG, and real
 two-worker clusters on 127.0.0.1 (free ports picked at run time), each worker its own process.
 
 The cluster tests run two TensorFlow processes at once (both cores)."""

@@ -201,3 +201,13 @@ def test_a_null_backbone_kwarg_means_the_builders_default():
     backbone, _ = parse_backbone({"backbone": "hybrid_convlarge",
                                   "backbone_kwargs": {"filters": None, "dense_units": None, "top": [64]}})
     assert backbone.name == "hybrid_convlarge" and backbone.kwargs == {"top": [64]}
+
+
+def test_parameter_reference_page_is_what_its_generator_writes():
+    """docs/parameters.md is written from the parameter schemas; a new key, default or docstring
+    changes it, so the committed page must be regenerated with
+    ``python -m ssl_pipelines.params.reference --write docs/parameters.md``."""
+    from ssl_pipelines.params.reference import render_reference
+
+    assert (REPO / "docs" / "parameters.md").read_text() == render_reference(REPO), (
+        "docs/parameters.md is stale: run `python -m ssl_pipelines.params.reference --write docs/parameters.md`")

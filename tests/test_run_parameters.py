@@ -1,4 +1,4 @@
-"""Parameters every pipeline shares for measured runs (issue 15): ``train.cpu_minutes`` /
+"""Parameters every pipeline shares for measured runs: ``train.cpu_minutes`` /
 ``budget_check``, ``evaluation.curve_every`` / ``curve_unit`` / ``test_subset``, ``runtime.threads``:
 checked with the project's messages, and what they do (stop, curve in MLflow, subset, threads)."""
 

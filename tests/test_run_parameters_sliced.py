@@ -1,5 +1,5 @@
-"""The issue-15 run parameters through a whole pipeline (the sliced harness of
-test_pipelines_sliced.py): an M2 run of 50 epochs stopped by ``train.cpu_minutes`` after one,
+"""The parameters for measured runs (time budget, test curve, test subset) through a whole
+pipeline (the sliced harness of test_pipelines_sliced.py): an M2 run of 50 epochs stopped by ``train.cpu_minutes`` after one,
 with a test-accuracy curve and the final evaluation on a 60-image ``evaluation.test_subset``;
 and every other training node logs its ``evaluation.curve_every`` curve to the active MLflow run,
 one curve per training stage (metric ``<stage>.test_accuracy``, step = the global step)."""

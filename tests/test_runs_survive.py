@@ -1,4 +1,4 @@
-"""Runs that survive (issue 8): resume after interruption, non-finite losses, atomic model files,
+"""Runs that survive: resume after interruption, non-finite losses, atomic model files,
 determinism, an unreachable MLflow server."""
 
 from __future__ import annotations
@@ -213,7 +213,7 @@ def test_killed_run_resumes_with_the_same_command_and_matches(tmp_path, kedro_pr
     assert got["accuracy"] == expected["accuracy"]
     assert got["confusion_matrix"] == expected["confusion_matrix"]
     assert not meta.exists()  # checkpoints of the successful run are gone
-    # issue 16: the killed run is KILLED (not RUNNING forever), the rerun's run holds every epoch once
+    # the killed run is KILLED (not RUNNING forever), the rerun's run holds every epoch once
     import mlflow
 
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{work / 'mlflow.db'}")

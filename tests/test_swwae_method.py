@@ -122,7 +122,7 @@ def test_decoder_pretraining_loss_is_a_parameter():
 
 
 def test_stage_restored_as_completed_leaves_the_model_built(tmp_path):
-    """Issue 16: swwae_vgg killed during evaluation, rerun: fine-tuning is restored from its
+    """swwae_vgg killed during evaluation, rerun: fine-tuning is restored from its
     completed checkpoint without a training step, and the node's ``count_params_by_part`` raised
     "the layer isn't built" (the model's parts were built, the model itself not)."""
     import keras

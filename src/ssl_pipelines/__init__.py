@@ -19,7 +19,7 @@ from ssl_pipelines import log_filters as _log_filters  # light: logging only
 # TensorFlow reads this when it is imported, so it is set here, before the library imports it, and
 # only when the user has not set it: TF_CPP_MIN_LOG_LEVEL=2 hides TensorFlow's C++ INFO lines.
 # TF 2.21's "oneDNN custom operations are on" banner ignores it; only TF_ENABLE_ONEDNN_OPTS=0
-# removes it, and that was measured 1.3-1.4x slower on the digits M2 run (README), so it is not set.
+# removes it, and it makes CPU runs slower (benchmarks/HISTORY.md), so it is not set.
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 __version__ = "0.1.0"

@@ -4,8 +4,8 @@
 evaluation, ``predict`` and the saved ``.keras`` file work the same for every method. A method
 implements :meth:`SSLModel.compute_losses` (a dict of scalar loss terms, ``"loss"`` the total, all
 composed from :mod:`ssl_pipelines.losses`); the base ``train_step`` differentiates the total in one
-tape, applies one optimizer step and tracks one ``keras.metrics.Mean`` per term (keras-io
-custom-train-step shape, STYLE.md #6). Methods with extra state (an EMA teacher, a pseudo-label
+tape, applies one optimizer step and tracks one ``keras.metrics.Mean`` per term (the shape of
+the keras-io guide "Customizing what happens in fit()"). Methods with extra state (an EMA teacher, a pseudo-label
 table, a nested tape) override ``train_step`` and reuse :meth:`apply_gradients` and
 :meth:`update_trackers`.
 """
@@ -56,7 +56,8 @@ class SSLModel(keras.Model):
 
     loss_terms: tuple[str, ...] = ()
     #: attributes holding nested Keras models/layers (or lists of them): ``get_config`` serializes
-    #: them and ``from_config`` rebuilds them (STYLE.md #2). Subclasses extend this tuple instead
+    #: them and ``from_config`` rebuilds them (every constructor argument round-trips through the
+    #: config, as in keras-hub). Subclasses extend this tuple instead
     #: of writing their own (de)serialization.
     nested_models: tuple[str, ...] = ("backbone",)
     #: nested models (or lists of them) whose parameter counts ``count_params_by_part`` reports
@@ -97,8 +98,8 @@ class SSLModel(keras.Model):
 
         Without a distribution strategy Keras (3.15) leaves them to the first trace of the train step
         (our ``apply_gradients`` builds the optimizer there), and a ``tf.function`` whose first trace
-        creates variables is traced a second time: every ``fit`` paid two traces of its train step
-        (measured: 2 instead of 1; 1.9 s -> 1.3 s for 6 steps of a small CNN, the same losses). A
+        creates variables is traced a second time: building them first saves every ``fit`` one trace
+        of its train step (the losses are the same). A
         model with a sub-layer not built yet (its variables appear in that first trace) keeps
         Keras' behaviour; under a strategy Keras has built the optimizer already."""
         optimizer = self.optimizer
@@ -249,7 +250,7 @@ class SSLModel(keras.Model):
         return cls(**config)
 
     def count_params_by_part(self) -> dict[str, int]:
-        """Parameter counts (logged at start-up, STYLE.md #12): the total and each of ``counted_parts``."""
+        """Parameter counts (logged when a run starts): the total and each of ``counted_parts``."""
         def size(m) -> int:  # Keras' count_params, also for a model never called (only its parts are built)
             return int(sum(math.prod(v.shape) for v in m.weights))
 

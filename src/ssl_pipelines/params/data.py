@@ -58,7 +58,10 @@ class Evaluation:
     * ``curve_every`` (null: off): a learning curve of test accuracy every N epochs
       (``curve_unit: epoch``, default) or N training steps (``step``) of every training stage,
       logged to MLflow as ``<stage>.test_accuracy`` / ``<stage>.test_error`` (%) with the epoch
-      or the global step as the step; its evaluation time is not counted by ``train.cpu_minutes``;
+      or the global step as the step (R2-D2 logs ``supervised.``, ``d2.`` and ``finetune.``;
+      ``swwae_vgg`` its ``pretrain.`` and ``finetune.`` stages, whose classifier trains); its
+      evaluation time is not counted by a time budget, and with one the training minutes at each
+      point are logged beside it as ``<stage>.train_minutes``;
     * ``test_subset`` (null: the whole test set): evaluate (finally and on the curve) on this many
       test images, a fixed draw with ``test_subset_seed`` (default 0, the same for every run seed,
       so runs compare on the same images).

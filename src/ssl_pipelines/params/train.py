@@ -28,6 +28,12 @@ The same keys mean the same thing in every pipeline:
   achieved GFLOP/s at its median step time, a matrix product's GFLOP/s in the run's precision on
   the same threads (``<stage>.gemm_peak_gflops``) and their ratio (``<stage>.roofline``)
   (:mod:`ssl_pipelines.training.flops`).
+
+Every stage logs to MLflow, named after the stage (``train``, ``pretrain``, R2-D2's ``supervised``
+/ ``d2`` / ``finetune``, ...): ``<stage>.images_per_second`` per epoch (step = epoch; the first
+epoch includes tracing the step) and ``<stage>.step_ms`` (the median step time over the epochs
+after the first); with a time budget, ``<stage>.cpu_minutes_used`` (``wall_minutes_used``),
+``<stage>.epochs_completed``, ``<stage>.steps_completed`` and the tag ``<stage>.stop_reason``.
 """
 
 from __future__ import annotations

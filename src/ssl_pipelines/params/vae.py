@@ -16,7 +16,7 @@ VAE_KEYS = frozenset({"latent_dim", "hidden_units", "activation", "kernel_init_s
 M1_KEYS = VAE_KEYS | {"classifier", "kl_warmup_steps", "kl_weight"}
 M2_KEYS = VAE_KEYS | {"classifier_hidden_units", "alpha", "bound_weighting", "kl", "log_var_activation",
                       "kernel_initializer", "binarize_labeled"}
-#: M2's labeled images under ``binarize``: drawn afresh every batch (the paper), or once (issue 20)
+#: M2's labeled images under ``binarize``: drawn afresh every batch (the paper), or once (an ablation)
 BINARIZE_LABELED = ("dynamic", "fixed")
 STACK_KEYS = frozenset({"active_threshold", "active_sample", "sample_latents"})
 PLOT_KEYS = frozenset({"num_images", "num_samples"})
@@ -53,11 +53,11 @@ class M1Params(VAEParams):
 class M2Params(VAEParams):
     classifier_hidden_units: list[int] = dataclasses.field(default_factory=list)
     alpha: float = 0.1
-    bound_weighting: str = "paper"  # Eq. 9 per training point, or "mean" (issue-20 ablation)
+    bound_weighting: str = "paper"  # Eq. 9 per training point, or "mean" (mean L + mean U, an ablation)
     kl: str = "analytic"  # Eq. 6 in closed form, or a one-sample estimate
     log_var_activation: str = "linear"  # encoder log-variance head (softplus: variance >= 1)
     kernel_initializer: str = "glorot_uniform"  # when kernel_init_std is null
-    binarize_labeled: str = "dynamic"  # "fixed": the labeled images binarized once (issue-20 ablation)
+    binarize_labeled: str = "dynamic"  # "fixed": the labeled images binarized once (an ablation)
 
     @property
     def layer_kwargs(self) -> dict:

@@ -1,5 +1,5 @@
-"""Sub-pipelines every method reuses (STYLE.md #8): the parameter check and data split in front,
-evaluation behind.
+"""Sub-pipelines every method reuses (one copy, namespaced per pipeline): the parameter check and
+data split in front, evaluation behind.
 
 ``method_pipeline(name, training)`` wraps a method's training nodes between them and namespaces
 the whole under ``name``, so a method's parameters live under ``<name>:`` in

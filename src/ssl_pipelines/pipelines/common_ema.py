@@ -42,7 +42,7 @@ def train_ema_model(build: Callable[[int], keras.Model], split, train: TrainConf
     model = compile_model(build(steps), train)
     unlabeled = getattr(model, "reads_unlabeled", True)
     if not unlabeled:  # e.g. classification only: labeled batches, the same steps per epoch, augmented by
-        # the stream (as the supervised baseline) instead of inside the step (issue 20)
+        # the stream (as the supervised baseline) instead of inside the step
         stream, _ = training_batches(split, train, unlabeled=False, augment_in_stream=True)
         model.augment_in_step = False
     return model, fit_stage(model, train, stream, steps, stage=stage, validation=validation_batches(split),

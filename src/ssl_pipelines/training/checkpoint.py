@@ -174,9 +174,11 @@ def save_state(model, directory, *, epoch: int, history: dict, fingerprint: str,
             "num_variables": len(values), "callbacks": callbacks or {}}
     tmp_state = directory / _tmp_name(STATE_FILE)
     np.savez(tmp_state, **values, **{_META_KEY: np.array(json.dumps(meta))})
-    # One rename publishes the state and the metadata describing it together. (They used to be two
-    # files renamed one after the other: a kill between the renames left epoch k+1's weights and
-    # optimizer step under epoch k's metadata, and the resumed run trained epoch k+1 twice.)
+    # The metadata travel inside the state file, so one rename publishes the state and the metadata
+    # describing it together (with two files renamed one after the other, a kill between the renames
+    # would leave epoch k+1's weights under epoch k's metadata, and the resumed run would train epoch
+    # k+1 twice). state.json, written after it, is a readable copy; read_meta uses it only for a
+    # checkpoint whose state file has no metadata.
     os.replace(tmp_state, directory / STATE_FILE)
     tmp_meta = directory / _tmp_name(META_FILE)
     tmp_meta.write_text(json.dumps(meta))

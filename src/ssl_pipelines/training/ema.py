@@ -16,7 +16,7 @@ what ``MeanTeacher``/``HybridNet`` use): only the parameters are averaged; the t
 batch-norm statistics come from its own forward passes in training mode (the teacher must then
 stay ``trainable`` so that Keras' batch norm uses batch statistics, and be left out of the
 gradient step). ``trainable_only=False``: every weight is averaged, moving statistics included
-(simpler; measured to lag badly on short runs, because averaged statistics do not describe the
+(simpler, but it lags badly on short runs, because averaged statistics do not describe the
 averaged network's activations).
 """
 
