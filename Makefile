@@ -9,15 +9,33 @@ export DO_NOT_TRACK := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 export MPLBACKEND := Agg
 
-.PHONY: setup run test test-all ui clean digits-table results
+.PHONY: setup setup-gpu run test test-all ui clean digits-table results
 
-$(BIN)/.installed: pyproject.toml
+# TensorFlow is one of two extras of the project (pyproject.toml), never both (they install the same
+# `tensorflow` module): TF=cpu (tensorflow-cpu, the default) or TF=gpu (tensorflow[and-cuda], for a
+# CUDA machine; `make setup-gpu`). The choice is kept in $(VENV)/.tf, so a later `make run` or
+# `make test` keeps it; switching removes the other distribution first.
+TF ?= $(shell cat $(VENV)/.tf 2>/dev/null || echo cpu)
+ifeq ($(filter $(TF),cpu gpu),)
+$(error TF must be cpu or gpu, got '$(TF)')
+endif
+OTHER_TF := $(if $(filter gpu,$(TF)),tensorflow-cpu,tensorflow)
+
+$(BIN)/.installed-$(TF): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[test]"
+	@if $(BIN)/pip show --quiet $(OTHER_TF) 2>/dev/null; then \
+		echo "TF=$(TF): removing $(OTHER_TF) (and any tensorflow beside it) first"; \
+		$(BIN)/pip uninstall --quiet --yes tensorflow tensorflow-cpu; fi
+	$(BIN)/pip install --quiet -e ".[$(TF),test]"
+	rm -f $(BIN)/.installed $(BIN)/.installed-*
+	echo $(TF) > $(VENV)/.tf
 	touch $@
 
-setup: $(BIN)/.installed
+setup: $(BIN)/.installed-$(TF)
+
+setup-gpu:
+	$(MAKE) setup TF=gpu
 
 run: setup
 	$(BIN)/kedro run --pipelines=$(PIPELINE)
@@ -54,5 +72,8 @@ results: setup
 ui: setup
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db
 
+# Empties data/0*/ (the pipelines' outputs, and data/01_raw's caches) but keeps each folder's
+# .gitkeep; removes the default MLflow store. Plain POSIX sh (make's shell), no bash globs.
 clean:
-	rm -rf data/0*/**/!(.gitkeep) mlflow.db
+	find data -mindepth 2 ! -name .gitkeep -delete
+	rm -f mlflow.db
