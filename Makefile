@@ -64,6 +64,12 @@ digits-table: setup
 
 # benchmarks/RESULTS.md from the committed MLflow stores (benchmarks/stores/*.db; no training), then
 # the README's results table from it: the commands in RESULTS.md's header, in order.
+# `results --all-sections` fails, naming each section and its missing store or sweep parent run (and
+# writes nothing), while a section of benchmarks/results_sections.yml has no committed store yet: today
+# precision_speed, precision_parity_mnist, precision_parity_cifar10 (benchmarks/precision.py),
+# claim_inversion and claim_m1 (benchmarks/claims.py); run their drivers first, or add
+# --allow-missing to that command for "Not generated yet" placeholders in their place.
+# tests/test_results_regeneration.py checks the other sections byte for byte.
 results: setup
 	$(BIN)/ssl-pipelines results --all-sections --spec benchmarks/results_sections.yml --write benchmarks/RESULTS.md
 	$(BIN)/python benchmarks/m2_per_pass.py --summary --write benchmarks/RESULTS.md
