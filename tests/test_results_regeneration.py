@@ -140,3 +140,14 @@ def test_readme_results_table_regenerates_byte_for_byte(regenerated):
                     f"repository yet")
     assert regenerated["readme"].read_bytes() == (REPO / "README.md").read_bytes(), (
         "README.md's results table differs from `ssl-pipelines results --readme benchmarks/readme_results.yml`")
+
+
+def test_these_are_the_makefile_results_commands():
+    """The commands run above are the Makefile's ``results`` target's (and RESULTS.md's header's)."""
+    makefile = (REPO / "Makefile").read_text()
+    target = makefile[makefile.index("\nresults: setup\n") + 1:].split("\n\n")[0]
+    assert target.splitlines()[1:] == [
+        f"\t$(BIN)/{COMMAND}",
+        "\t$(BIN)/python benchmarks/m2_per_pass.py --summary --write benchmarks/RESULTS.md",
+        "\t$(BIN)/ssl-pipelines results --readme benchmarks/readme_results.yml --write README.md"]
+    assert COMMAND in (BENCH / "RESULTS.md").read_text()
