@@ -42,7 +42,7 @@ def test_every_imported_third_party_package_is_declared(folder, extras):
     for extra in extras:
         declared |= {_name(r) for r in PYPROJECT["optional-dependencies"][extra]}
     distributions = packages_distributions()
-    local = {p.stem for p in (REPO / "tests").glob("*.py")} | {"ssl_pipelines"}
+    local = {p.stem for p in [*(REPO / "tests").glob("*.py"), *(REPO / "benchmarks").glob("*.py")]} | {"ssl_pipelines"}
     undeclared = {}
     for module, where in _imports(REPO / folder).items():
         if module in sys.stdlib_module_names or module in local or module == "__future__":
