@@ -620,8 +620,8 @@ def write_sections(names: list[str] | None, spec_path: str | Path, tracking_uri:
         many = len(missing_sweeps) > 1
         raise MissingSweep((f"{len(missing_sweeps)} sections have no store or sweep to read:\n  " if many else "")
                            + "\n  ".join(missing_sweeps)
-                           + ("\n" if many else "; ") + "nothing was written (--allow-missing writes a "
-                           "'Not generated yet' placeholder for " + ("them" if many else "it") + ")")
+                           + ("\n" if many else "; ") + ("nothing was written; " if write is not None else "")
+                           + "--allow-missing writes a 'Not generated yet' placeholder for " + ("them" if many else "it"))
     if write is not None:
         path = Path(write)
         new = not path.exists()
