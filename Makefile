@@ -9,15 +9,33 @@ export DO_NOT_TRACK := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 export MPLBACKEND := Agg
 
-.PHONY: setup run test test-all ui clean digits-table results
+.PHONY: setup setup-gpu run test test-all ui clean digits-table results
 
-$(BIN)/.installed: pyproject.toml
+# TensorFlow is one of two extras of the project (pyproject.toml), never both (they install the same
+# `tensorflow` module): TF=cpu (tensorflow-cpu, the default) or TF=gpu (tensorflow[and-cuda], for a
+# CUDA machine; `make setup-gpu`). The choice is kept in $(VENV)/.tf, so a later `make run` or
+# `make test` keeps it; switching removes the other distribution first.
+TF ?= $(shell cat $(VENV)/.tf 2>/dev/null || echo cpu)
+ifeq ($(filter $(TF),cpu gpu),)
+$(error TF must be cpu or gpu, got '$(TF)')
+endif
+OTHER_TF := $(if $(filter gpu,$(TF)),tensorflow-cpu,tensorflow)
+
+$(BIN)/.installed-$(TF): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[test]"
+	@if $(BIN)/pip show --quiet $(OTHER_TF) 2>/dev/null; then \
+		echo "TF=$(TF): removing $(OTHER_TF) (and any tensorflow beside it) first"; \
+		$(BIN)/pip uninstall --quiet --yes tensorflow tensorflow-cpu; fi
+	$(BIN)/pip install --quiet -e ".[$(TF),test]"
+	rm -f $(BIN)/.installed $(BIN)/.installed-*
+	echo $(TF) > $(VENV)/.tf
 	touch $@
 
-setup: $(BIN)/.installed
+setup: $(BIN)/.installed-$(TF)
+
+setup-gpu:
+	$(MAKE) setup TF=gpu
 
 run: setup
 	$(BIN)/kedro run --pipelines=$(PIPELINE)
@@ -46,6 +64,12 @@ digits-table: setup
 
 # benchmarks/RESULTS.md from the committed MLflow stores (benchmarks/stores/*.db; no training), then
 # the README's results table from it: the commands in RESULTS.md's header, in order.
+# `results --all-sections` fails, naming each section and its missing store or sweep parent run (and
+# writes nothing), while a section of benchmarks/results_sections.yml has no committed store yet: today
+# precision_speed, precision_parity_mnist, precision_parity_cifar10 (benchmarks/precision.py),
+# claim_inversion and claim_m1 (benchmarks/claims.py); run their drivers first, or add
+# --allow-missing to that command for "Not generated yet" placeholders in their place.
+# tests/test_results_regeneration.py checks the other sections byte for byte.
 results: setup
 	$(BIN)/ssl-pipelines results --all-sections --spec benchmarks/results_sections.yml --write benchmarks/RESULTS.md
 	$(BIN)/python benchmarks/m2_per_pass.py --summary --write benchmarks/RESULTS.md
@@ -54,5 +78,8 @@ results: setup
 ui: setup
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db
 
+# Empties data/0*/ (the pipelines' outputs, and data/01_raw's caches) but keeps each folder's
+# .gitkeep; removes the default MLflow store. Plain POSIX sh (make's shell), no bash globs.
 clean:
-	rm -rf data/0*/**/!(.gitkeep) mlflow.db
+	find data -mindepth 2 ! -name .gitkeep -delete
+	rm -f mlflow.db

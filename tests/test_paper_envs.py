@@ -194,3 +194,60 @@ def test_paper_schedule_matches_methods_md(merged, env, name, key, value, where)
         assert part in node, f"{env} {name}.{key} missing (METHODS.md {where})"
         node = node[part]
     assert node == value, f"{env} {name}.{key} = {node!r}, METHODS.md {where} says {value!r}"
+
+
+# === Where the paper envs read their data: one variable, SSL_PIPELINES_SHARED_DATA ===
+def _values(d, prefix=""):
+    for k, v in d.items():
+        if isinstance(v, dict):
+            yield from _values(v, f"{prefix}{k}.")
+        else:
+            yield f"{prefix}{k}", v
+
+
+#: the sections that read a data set from the shared data folder (the others: tensorflow-datasets,
+#: or swwae_vgg's ImageNet under the project's data/01_raw)
+SHARED_DATA_SECTIONS = ["inversion", "m1", "m1_m2", "m2"]
+
+
+def test_paper_data_folder_comes_from_one_variable(monkeypatch, tmp_path):
+    from ssl_pipelines.shared_data import DEFAULT, VARIABLE
+
+    for path in [*(REPO / "conf/paper").glob("*.yml"), *(REPO / "conf/paper_resnet").glob("*.yml")]:
+        raw = yaml.safe_load(path.read_text())
+        hard = [k for k, v in _values(raw) if isinstance(v, str) and "shared/data" in v]
+        assert not hard, f"{path.name}: {hard} name the data folder itself; use ${{shared_data:<data set>}}"
+    monkeypatch.delenv(VARIABLE, raising=False)
+    default = load_parameters("paper")
+    monkeypatch.setenv(VARIABLE, str(tmp_path / "elsewhere"))
+    moved = load_parameters("paper")
+    for name in SHARED_DATA_SECTIONS:
+        assert default[name]["data"]["path"] == f"{DEFAULT}/mnist"
+        assert moved[name]["data"]["path"] == str(tmp_path / "elsewhere" / "mnist")
+    readers = sorted(n for n, p in default.items() if isinstance(p, dict) and str(p.get("data", {}).get("path", "")
+                                                                                 ).startswith(DEFAULT))
+    assert readers == SHARED_DATA_SECTIONS
+
+
+@pytest.mark.parametrize("name", SHARED_DATA_SECTIONS)
+def test_a_missing_paper_data_folder_fails_before_training_saying_what_to_put_where(name, kedro_project, monkeypatch,
+                                                                                  tmp_path):
+    """``kedro run --env=paper`` on a machine without the shared data folder: the run fails at
+    ``load_dataset`` (before any training), naming the variable, the missing path and the files."""
+    from conftest import mlflow_runs
+    from ssl_pipelines.data import DataError
+    from ssl_pipelines.shared_data import VARIABLE
+
+    monkeypatch.setenv(VARIABLE, str(tmp_path / "no_data_here"))
+    with pytest.raises(DataError) as err:
+        kedro_project(name, env="paper")
+    missing = tmp_path / "no_data_here" / "mnist"
+    text = str(err.value)
+    assert f"data source 'idx': path {str(missing)!r} does not exist" in text
+    assert f"the environment variable {VARIABLE} sets (set to {str(tmp_path / 'no_data_here')!r})" in text
+    assert f"{str(missing)!r} should hold MNIST: its four original IDX files, train-images-idx3-ubyte.gz" in text
+    assert f"or export {VARIABLE}=<the folder that holds mnist/>" in text
+    runs = mlflow_runs(kedro_project.uri)
+    assert list(runs["status"]) == ["FAILED"]
+    assert not [c for c in runs.columns if c.startswith("metrics.")], "training logged metrics"
+    assert not list((kedro_project.project / "data/06_models").rglob("*.keras")), "a model was written"

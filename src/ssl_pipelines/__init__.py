@@ -11,10 +11,20 @@ Example:
     >>> split = data.split_labeled_unlabeled(ds, labels_per_class=10, seed=0)
 """
 
+import importlib.util as _importlib_util
 import os as _os
 import sys as _sys
 
 from ssl_pipelines import log_filters as _log_filters  # light: logging only
+
+# TensorFlow comes from one of the project's extras (pyproject.toml), not from its base dependencies:
+# a plain `pip install` of the project has none, and would fail at the first TensorFlow import.
+if _importlib_util.find_spec("tensorflow") is None:
+    raise ImportError(
+        "ssl-pipelines needs TensorFlow, which is not installed: install the project with ONE of its "
+        "TensorFlow extras, `pip install -e '.[cpu]'` (tensorflow-cpu; `make setup` does this) or "
+        "`pip install -e '.[gpu]'` (tensorflow[and-cuda]; `make setup-gpu`), not both (two "
+        "distributions of the same `tensorflow` module)")
 
 # TensorFlow reads this when it is imported, so it is set here, before the library imports it, and
 # only when the user has not set it: TF_CPP_MIN_LOG_LEVEL=2 hides TensorFlow's C++ INFO lines.

@@ -647,6 +647,10 @@ def _build_parser() -> argparse.ArgumentParser:
     rs.add_argument("--all-sections", action="store_true",
                     help="instead of the report: every section of --spec, each from its own `store` (a new "
                          "--write file gets the spec's header, then the sections in the spec's order)")
+    rs.add_argument("--allow-missing", action="store_true",
+                    help="with --section / --all-sections: a section whose store or sweep parent run is missing "
+                         "becomes a 'Not generated yet' placeholder naming the command that runs its sweep; "
+                         "without it the command fails naming every such section and writes nothing")
     rs.add_argument("--spec", default="benchmarks/results_sections.yml",
                     help="the sections' spec (default benchmarks/results_sections.yml)")
     rs.add_argument("--readme", default=None, metavar="SPEC",
@@ -707,6 +711,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.readme:
                 if args.sections or args.all_sections:
                     raise ConfigError("--readme and --section are two different outputs: give one")
+                if args.allow_missing:
+                    raise ConfigError("--allow-missing goes with --section NAME or --all-sections")
                 from ssl_pipelines.reporting_readme import write_readme_table
 
                 text = write_readme_table(args.readme, write=args.write)
@@ -719,12 +725,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                     raise ConfigError("--section and --all-sections: give one")
                 # a section's `store` in the spec wins over the environment's store, --tracking-uri over both
                 text = write_sections(args.sections, args.spec, args.tracking_uri, experiment, write=args.write,
-                                      default_uri=default_uri)
+                                      default_uri=default_uri, allow_missing=args.allow_missing)
                 what = ", ".join(args.sections) if args.sections else "every section"
                 print(text if args.write is None else f"wrote {what} of {args.spec} to {args.write}")
                 return 0
             if args.write is not None:
                 raise ConfigError("--write needs --section NAME or --all-sections (the report itself goes to --out)")
+            if args.allow_missing:
+                raise ConfigError("--allow-missing goes with --section NAME or --all-sections")
             out = reporting.write_report(args.out, uri, experiment, parent_run_id=args.parent,
                                          num_classes=args.num_classes, all_runs=args.all_runs)
             print(f"runs of sweep {out['parent_run_id']}" if out["parent_run_id"] else "every method run")

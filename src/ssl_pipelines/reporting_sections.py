@@ -10,8 +10,8 @@ newest of that name, or its run id), the table's rows and columns and the prose 
         parent: bench-inversion       # run name or run id of the `ssl-pipelines sweep` parent
         title: "### inversion vs CE only (MNIST)"
         prose: sections/inversion.md  # relative to the spec file; or `text: |` inline
-        driver: .venv/bin/python benchmarks/inversion.py   # optional: what runs the sweep (a section
-                                      # whose sweep is not in the store yet says so, instead of failing)
+        driver: .venv/bin/python benchmarks/inversion.py   # optional: what runs the sweep (named when
+                                      # its store or sweep is missing, and by --allow-missing's placeholder)
         columns:                      # default: method, variant, labels, runs, seeds, test.error, paper
           - {column: method}
           - {column: variant}
@@ -43,7 +43,10 @@ other sections of the file are left as they are.
 
 ``--all-sections`` writes every section of the spec, each from its own ``store``; into a missing
 file it writes the ``header`` and then the sections in the spec's order, so deleting the file and
-running the documented commands writes it again byte for byte. A ``ratio`` column compares a row
+running the documented commands writes it again byte for byte. A section whose store or sweep
+parent run is missing fails the command, naming the section, what is missing and the ``driver``
+that runs its sweep (nothing is written); ``--allow-missing`` writes a "Not generated yet"
+placeholder for it instead (a partial clone would otherwise silently lose those tables). A ``ratio`` column compares a row
 with the first row seed by seed (the rounds of an interleaved timing sweep, ``sweep --interleave``),
 ``ratio_in_method`` with the first row of the same method, ``speedup_in_method`` is its inverse (the
 first row's metric over this row's: a step-time speedup). A metric key may name ``{method}`` and
@@ -495,9 +498,19 @@ def markdown_table(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def render_section(spec: SectionSpec, tracking_uri: str | None, experiment: str, default_uri: str | None = None) -> str:
+class MissingSweep(ConfigError):
+    """A section's store, experiment or sweep parent run is not there (yet): the message names the
+    section, what is missing and, with a ``driver``, the command that runs its sweep."""
+
+
+def render_section(spec: SectionSpec, tracking_uri: str | None, experiment: str, default_uri: str | None = None,
+                   allow_missing: bool = False) -> str:
     """The section's text, markers included, from the store (``tracking_uri``, else the spec's
-    ``store``, else ``default_uri``) and experiment (the spec's ``experiment``, else ``experiment``)."""
+    ``store``, else ``default_uri``) and experiment (the spec's ``experiment``, else ``experiment``).
+
+    A missing store, experiment or sweep parent run raises :class:`MissingSweep` naming the section
+    and what is missing; with ``allow_missing`` the section is a "Not generated yet" placeholder
+    instead (naming its ``driver``, the command that runs the sweep, when the spec has one)."""
     import mlflow
 
     from ssl_pipelines.hooks import sqlite_store_path
@@ -517,16 +530,20 @@ def render_section(spec: SectionSpec, tracking_uri: str | None, experiment: str,
         if exp is None:
             raise _spec_error("--experiment", experiment, f"an MLflow experiment of {tracking_uri}")
         parent = find_parent(client, exp.experiment_id, spec.parent)
-    except ConfigError:
-        if spec.driver is None:
-            raise
+    except ConfigError as exc:
+        what = str(exc) if str(exc).startswith(f"section {spec.name}:") else f"section {spec.name}: {exc}"
+        if str(tracking_uri) not in what:
+            what += f" (store {tracking_uri}, experiment {experiment})"
+        runs_it = f" (`{spec.driver}` runs its sweep and writes the section)" if spec.driver else ""
+        if not allow_missing:
+            raise MissingSweep(what + runs_it) from None
         # a sweep not run yet: the section says which command makes it (and the log says it is missing)
-        logger.warning("section %s: no sweep %r in %s (experiment %s); writing what runs it", spec.name,
-                       spec.parent, tracking_uri, experiment)
+        logger.warning("%s%s; writing a placeholder (allow_missing)", what, runs_it)
         start, end = _markers(spec.name)
         title = f"{spec.title}\n\n" if spec.title else ""
-        return (f"{start}\n{title}_Not generated yet: `{spec.driver}` runs its sweep and writes this section "
-                f"from the MLflow store._\n{end}\n")
+        made_by = (f"`{spec.driver}` runs its sweep and writes this section from the MLflow store" if spec.driver else
+                   f"its sweep `{spec.parent}` is not in the MLflow store yet")
+        return f"{start}\n{title}_Not generated yet: {made_by}._\n{end}\n"
     runs = child_runs(client, exp.experiment_id, parent.info.run_id)
     if spec.methods:
         runs = [r for r in runs if r.data.tags.get("method") in spec.methods]
@@ -575,11 +592,15 @@ def replace_section(document: str, name: str, section: str) -> str:
 
 
 def write_sections(names: list[str] | None, spec_path: str | Path, tracking_uri: str | None, experiment: str,
-                   write: str | Path | None = None, default_uri: str | None = None) -> str:
+                   write: str | Path | None = None, default_uri: str | None = None, allow_missing: bool = False) -> str:
     """Render the sections ``names`` of the spec (None: all of them, in the spec's order; an
     ``external`` section is rendered only as its place in a new file); with ``write``, put them into
     that file; a missing file is created with the spec's ``header`` first. ``tracking_uri`` (None:
-    each section's ``store``, else ``default_uri``) overrides the spec's stores. Returns the rendered text of the sections."""
+    each section's ``store``, else ``default_uri``) overrides the spec's stores. Returns the rendered text of the sections.
+
+    A section whose store or sweep parent run is missing fails the whole call (one
+    :class:`MissingSweep` naming every such section; nothing is written), unless ``allow_missing``
+    (then it is a "Not generated yet" placeholder, see :func:`render_section`)."""
     specs = load_spec(spec_path)
     names = list(specs) if names is None else names
     missing = [n for n in names if n not in specs]
@@ -589,7 +610,18 @@ def write_sections(names: list[str] | None, spec_path: str | Path, tracking_uri:
     if external and len(names) == 1:
         raise _spec_error("--section", external[0], f"a section of this generator (it is written by "
                           f"`{specs[external[0]].external}`)")
-    rendered = {n: render_section(specs[n], tracking_uri, experiment, default_uri) for n in names}
+    rendered, missing_sweeps = {}, []
+    for n in names:
+        try:
+            rendered[n] = render_section(specs[n], tracking_uri, experiment, default_uri, allow_missing)
+        except MissingSweep as exc:
+            missing_sweeps.append(str(exc))
+    if missing_sweeps:
+        many = len(missing_sweeps) > 1
+        raise MissingSweep((f"{len(missing_sweeps)} sections have no store or sweep to read:\n  " if many else "")
+                           + "\n  ".join(missing_sweeps)
+                           + ("\n" if many else "; ") + ("nothing was written; " if write is not None else "")
+                           + "--allow-missing writes a 'Not generated yet' placeholder for " + ("them" if many else "it"))
     if write is not None:
         path = Path(write)
         new = not path.exists()
@@ -603,6 +635,6 @@ def write_sections(names: list[str] | None, spec_path: str | Path, tracking_uri:
     return "\n".join(rendered[n] for n in names if not specs[n].external)
 
 
-__all__ = ["SectionSpec", "Column", "load_spec", "find_parent", "child_runs", "mean_std", "section_rows",
+__all__ = ["SectionSpec", "Column", "MissingSweep", "load_spec", "find_parent", "child_runs", "mean_std", "section_rows",
            "markdown_table", "render_section", "replace_section", "write_sections", "load_header", "ratio_cell",
            "metric_key"]

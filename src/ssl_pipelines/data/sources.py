@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from ssl_pipelines.data.errors import DataError
+from ssl_pipelines.shared_data import missing_hint
 
 #: tfds names the paper benchmarks use; any other tfds name works too.
 KNOWN_TFDS = ("mnist", "cifar10", "cifar100", "svhn_cropped", "stl10", "fashion_mnist", "imagenet2012")
@@ -131,7 +132,8 @@ def require_path(path, source: str) -> Path:
         raise DataError(f"data source {source!r} needs a 'path' parameter (a file or folder), got None")
     p = Path(path).expanduser()
     if not p.exists():
-        raise DataError(f"data source {source!r}: path {str(p)!r} does not exist")
+        # a path in the shared data folder (conf/paper's ${shared_data:...}) says which variable sets it
+        raise DataError(f"data source {source!r}: path {str(p)!r} does not exist{missing_hint(p)}")
     return p
 
 
