@@ -68,7 +68,8 @@ def _without(text: str, names) -> str:
 
 def _fingerprint() -> dict[str, str]:
     """sha256 of every file the regeneration reads or writes in the repository, and the stores' names."""
-    files = [BENCH / "RESULTS.md", REPO / "README.md", *sorted((BENCH / "stores").glob("*"))]
+    # the committed stores only: a benchmark may be writing an uncommitted one meanwhile
+    files = [BENCH / "RESULTS.md", REPO / "README.md", *sorted(Path(p) for p in _committed_stores())]
     return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir" for p in files}
 
 
