@@ -1,5 +1,5 @@
-"""The README's results table, copied from the tables of benchmarks/RESULTS.md (issue 15: the
-README is not hand-edited; RESULTS.md's generated sections come from the MLflow stores).
+"""The README's results table, copied from the tables of benchmarks/RESULTS.md (the README is not
+hand-edited; RESULTS.md's generated sections come from the MLflow stores).
 
 A spec (``benchmarks/readme_results.yml``) lists the README rows; each names a RESULTS.md section
 and, per number, the row (``{header: value, ...}``) and column (a header) of a markdown table in

@@ -25,7 +25,7 @@ newest of that name, or its run id), the table's rows and columns and the prose 
                                       # method / labels; or {metric: "mean ± std"}), for the columns
                                       # `previous` and `agrees` (|mean - previous| <= the two stds)
         methods: [inversion]          # optional: only these methods' child runs (one table of a sweep
-                                      # whose other rows were measured again in a newer sweep)
+                                      # whose other rows come from a newer sweep)
         store: stores/inversion.db    # optional: the sqlite store of the sweep, relative to the spec
                                       # (--tracking-uri overrides it); experiment: its MLflow experiment
       m2_per_pass:

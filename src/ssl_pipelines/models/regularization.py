@@ -2,10 +2,9 @@
 whatever the dtype policy.
 
 Under ``mixed_bfloat16`` Keras' Dropout draws its mask from a bfloat16 uniform and multiplies in
-bfloat16; measured through the pipeline (RESULTS.md, the precision sections: the supervised MLP
-500-500 with dropout 0.5, MNIST, 100 labels) that cost 2-5 points of test error on two of three
-labeled draws, and nothing once the two layers compute in float32 (the neighbouring layers cast
-to and from their own precision). In a float32 run these are the plain Keras layers.
+bfloat16, which lost accuracy at equal steps (RESULTS.md's precision parity section, the
+supervised MLP with dropout 0.5); computed in float32 (the neighbouring layers cast to and from
+their own precision) it matches float32 training. In a float32 run these are the plain Keras layers.
 """
 
 from __future__ import annotations
