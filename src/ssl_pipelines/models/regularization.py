@@ -2,7 +2,7 @@
 whatever the dtype policy.
 
 Under ``mixed_bfloat16`` Keras' Dropout draws its mask from a bfloat16 uniform and multiplies in
-bfloat16, which lost accuracy at equal steps (RESULTS.md's precision parity section, the
+bfloat16, which lost accuracy at equal steps (benchmarks/HISTORY.md, "bfloat16 dropout": the
 supervised MLP with dropout 0.5); computed in float32 (the neighbouring layers cast to and from
 their own precision) it matches float32 training. In a float32 run these are the plain Keras layers.
 """
