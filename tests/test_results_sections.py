@@ -102,8 +102,8 @@ def test_section_is_generated_from_the_sweep_and_regenerated_byte_for_byte(store
     text = first.decode()
     assert text.startswith(OTHER)  # everything else kept, the new section appended
     section = text[len(OTHER):]
-    assert section.startswith("\n<!-- section: tiny -->\n\n### Tiny: supervised at 1 vs 2 epochs (digits)\n\n"
-                              "Two variants of one pipeline, one parent run.\n\n")
+    assert section.startswith("\n<!-- section: tiny -->\n\n### Tiny: supervised at 1 vs 2 epochs (digits)\n\n| ")
+    assert "\n\nTwo variants of one pipeline, one parent run.\n\n" in section  # the protocol after the table
     assert f"parent run `{parent.info.run_id}` (`tiny-variants`, 4 finished child runs)" in section
     assert f"```bash\n{shlex.join(['ssl-pipelines', *argv])}\n```" in section
     rows = [line for line in section.splitlines() if line.startswith("| supervised")]
@@ -250,7 +250,9 @@ def test_all_sections_write_the_whole_file_again_byte_for_byte(store, capsys):
     write = ["results", "--all-sections", "--spec", str(spec), "--write", str(results)]
     assert cli.main(write) == 0  # no --tracking-uri: each section's own store
     text = results.read_text()
-    assert text.startswith("# Benchmark results\n\nEvery table below is generated.\n\n<!-- section: tiny -->\n")
+    assert text.startswith("# Benchmark results\n\nEvery table below is generated.\n\n<!-- section: index -->\n## Index\n\n"
+                           "- [Tiny](#tiny)\n")  # the index of the sections, then the sections
+    assert text.index("<!-- end: index -->") < text.index("<!-- section: tiny -->")
     assert text.index("section: tiny") < text.index("section: per_pass") < text.index("section: again")
     assert "; the benchmark driver `bench/tiny.py` runs this sweep, then writes this section.\n\n" in text
     # the answer first: the title, then the table, then how it was made (the command folded)
@@ -443,3 +445,24 @@ def test_verdict_column_decides_each_claim_against_the_seeds_spread(tmp_path):
     path.write_text("sections: {a: {parent: p, claims: {x/1: {most: 3}}}}")
     with pytest.raises(ConfigError, match="claims"):
         load_spec(path)
+
+
+def test_a_sweep_not_finished_yet_is_written_as_in_progress_with_the_command_that_continues_it(tmp_path):
+    import mlflow
+
+    from ssl_pipelines.reporting_sections import load_spec, render_section
+
+    uri = f"sqlite:///{tmp_path / 'store.db'}"
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    exp = client.create_experiment("ssl_pipelines")
+    parent = client.create_run(exp, run_name="bench-long", tags={"sweep": "true"})
+    child = client.create_run(exp, run_name="c0", tags={"mlflow.parentRunId": parent.info.run_id, "method": "m1"})
+    client.set_terminated(child.info.run_id, "FINISHED")
+    client.set_terminated(parent.info.run_id, "KILLED")
+    path = tmp_path / "spec.yml"
+    path.write_text("sections:\n  long: {parent: bench-long, title: '### Long', driver: go.py, "
+                    "columns: [{column: method}, {metric: test.error}]}\n")
+    text = render_section(load_spec(path)["long"], uri, "ssl_pipelines")
+    assert text == ("<!-- section: long -->\n### Long\n\n_In progress: sweep `bench-long` (MLflow run "
+                    f"`{parent.info.run_id}`, KILLED) has 1 finished child runs so far; `go.py` started again "
+                    "continues it (its finished runs are kept) and then writes this section._\n<!-- end: long -->\n")

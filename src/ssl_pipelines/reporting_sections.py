@@ -271,6 +271,28 @@ def find_parent(client, experiment_id: str, parent: str):
     return finished[0]
 
 
+def unfinished_parent(client, experiment_id: str, parent: str):
+    """The newest sweep parent run named ``parent`` when no sweep of that name has finished (a long
+    sweep stopped between sessions, continued by the same command), else None."""
+    runs = client.search_runs([experiment_id], filter_string=f"tags.`mlflow.runName` = '{parent}' and tags.sweep = 'true'",
+                              order_by=["attributes.start_time DESC"], max_results=100)
+    if not runs or any(r.info.status == "FINISHED" for r in runs):
+        return None
+    return runs[0]
+
+
+def in_progress_text(spec: "SectionSpec", client, experiment_id: str, run) -> str:
+    """The section of a sweep that has not finished: what it is, how many runs have finished, and
+    the command that continues it (no table: a table of a part of the seeds would read as a result)."""
+    start, end = _markers(spec.name)
+    done = child_runs(client, experiment_id, run.info.run_id)
+    title = f"{spec.title}\n\n" if spec.title else ""
+    again = f"`{spec.driver}` started again" if spec.driver else "the same `ssl-pipelines sweep` command"
+    return (f"{start}\n{title}_In progress: sweep `{spec.parent}` (MLflow run `{run.info.run_id}`, "
+            f"{run.info.status}) has {len(done)} finished child runs so far; {again} continues it (its finished "
+            f"runs are kept) and then writes this section._\n{end}\n")
+
+
 def child_runs(client, experiment_id: str, parent_run_id: str) -> list:
     """The FINISHED method runs of a sweep, in the order they started (the sweep's order)."""
     runs = client.search_runs([experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent_run_id}'",
@@ -529,6 +551,9 @@ def render_section(spec: SectionSpec, tracking_uri: str | None, experiment: str,
         exp = client.get_experiment_by_name(experiment)
         if exp is None:
             raise _spec_error("--experiment", experiment, f"an MLflow experiment of {tracking_uri}")
+        running = unfinished_parent(client, exp.experiment_id, spec.parent) if not RUN_ID.match(spec.parent) else None
+        if running is not None:
+            return in_progress_text(spec, client, exp.experiment_id, running)
         parent = find_parent(client, exp.experiment_id, spec.parent)
     except ConfigError as exc:
         what = str(exc) if str(exc).startswith(f"section {spec.name}:") else f"section {spec.name}: {exc}"
@@ -600,6 +625,18 @@ def _table_column(rendered: str, header: str) -> list[tuple[str, str]]:
     return [(row[0], row[i]) for row in (cells(line) for line in lines[2:]) if len(row) > i]
 
 
+def _rendered_in(text: str, specs: dict) -> dict:
+    """The sections of ``specs`` as ``text`` holds them (markers included)."""
+    out = {}
+    for name in specs:
+        start, end = _markers(name)
+        i = text.find(start)
+        j = text.find(end, i) if i >= 0 else -1
+        if i >= 0 and j >= 0:
+            out[name] = text[i:j + len(end)]
+    return out
+
+
 def render_index(specs: dict, rendered: dict) -> str:
     """The index RESULTS.md opens with: a line per section (its heading, linked) and, for a
     section with a ``verdict`` column, each claim row's verdict."""
@@ -645,6 +682,7 @@ def write_sections(names: list[str] | None, spec_path: str | Path, tracking_uri:
     :class:`MissingSweep` naming every such section; nothing is written), unless ``allow_missing``
     (then it is a "Not generated yet" placeholder, see :func:`render_section`)."""
     specs = load_spec(spec_path)
+    whole = names is None
     names = list(specs) if names is None else names
     missing = [n for n in names if n not in specs]
     if missing:
@@ -672,8 +710,8 @@ def write_sections(names: list[str] | None, spec_path: str | Path, tracking_uri:
         for n in names:
             if new or not specs[n].external or _markers(n)[0] not in text:
                 text = replace_section(text, n, rendered[n])
-        if set(names) == set(specs):  # the whole file: its index, after the header
-            index = render_index(specs, rendered)
+        if whole or _markers(INDEX)[0] in text:  # the whole file (or one that has it): the index after the header
+            index = render_index(specs, {**_rendered_in(text, specs), **rendered})
             if _markers(INDEX)[0] in text:
                 text = replace_section(text, INDEX, index)
             else:
