@@ -40,9 +40,10 @@ setup-gpu:
 run: setup
 	$(BIN)/kedro run --pipelines=$(PIPELINE)
 
-# The default suite (slow tests skipped), then the full-size smoke runs of every paper env
-# (tests/test_paper_smoke.py, marked slow + paper_smoke; they print each net's parameter count
-# and seconds per training step), so CI (.ci/run = make test) runs them too.
+# Every test: the suite with the slow ones (kill/resume tracking, multi-worker kills: --runslow),
+# then the full-size smoke runs of every paper env (tests/test_paper_smoke.py, marked slow +
+# paper_smoke; they print each net's parameter count and seconds per training step, with -s), so
+# CI (.ci/run = make test) runs everything the README promises.
 # -n 2: two pytest-xdist workers (measured 1.5x faster than one process on 2 cores: most of a
 # small test's time is Python and graph tracing, not BLAS); PYTEST_WORKERS=0 runs in one process.
 # --dist worksteal + the longest tests first (@pytest.mark.heavy, tests/conftest.py): an idle worker
@@ -50,7 +51,7 @@ run: setup
 # --durations=15: the 15 longest tests at the end of the run (where the suite's time goes).
 PYTEST_WORKERS ?= 2
 test: setup
-	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist worksteal --durations=15 tests
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist worksteal --durations=15 --runslow -m "not paper_smoke" tests
 	$(BIN)/python -m pytest -q -s --runslow -m paper_smoke tests/test_paper_smoke.py
 
 test-all: setup
