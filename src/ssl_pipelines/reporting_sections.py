@@ -253,6 +253,12 @@ def load_header(path: str | Path) -> str:
 
 
 # === Reading the store ===
+def _sweep_parents(client, experiment_id: str, name: str) -> list:
+    """The sweep parent runs named ``name``, newest first."""
+    return client.search_runs([experiment_id], filter_string=f"tags.`mlflow.runName` = '{name}' and tags.sweep = 'true'",
+                              order_by=["attributes.start_time DESC"], max_results=100)
+
+
 def find_parent(client, experiment_id: str, parent: str):
     """The sweep parent run ``parent``: the run with that id, or the newest FINISHED sweep run of that
     name (a sweep still running, or interrupted, does not replace the table of the last one that
@@ -262,8 +268,7 @@ def find_parent(client, experiment_id: str, parent: str):
             return client.get_run(parent)
         except Exception:  # noqa: BLE001 - fall back to a run of that name
             pass
-    runs = client.search_runs([experiment_id], filter_string=f"tags.`mlflow.runName` = '{parent}' and tags.sweep = 'true'",
-                              order_by=["attributes.start_time DESC"], max_results=100)
+    runs = _sweep_parents(client, experiment_id, parent)
     finished = [r for r in runs if r.info.status == "FINISHED"]
     if not finished:
         raise _spec_error("the section's parent", parent, "the run id or run name of a FINISHED sweep parent run in "
@@ -274,8 +279,7 @@ def find_parent(client, experiment_id: str, parent: str):
 def unfinished_parent(client, experiment_id: str, parent: str):
     """The newest sweep parent run named ``parent`` when no sweep of that name has finished (a long
     sweep stopped between sessions, continued by the same command), else None."""
-    runs = client.search_runs([experiment_id], filter_string=f"tags.`mlflow.runName` = '{parent}' and tags.sweep = 'true'",
-                              order_by=["attributes.start_time DESC"], max_results=100)
+    runs = _sweep_parents(client, experiment_id, parent)
     if not runs or any(r.info.status == "FINISHED" for r in runs):
         return None
     return runs[0]
@@ -331,6 +335,10 @@ def _parse_mean_std(text) -> tuple[float, float] | None:
     return (values[0], values[1] if len(values) == 2 else 0.0) if len(values) in (1, 2) else None
 
 
+def _finite(values) -> list[float]:
+    return [v for v in values if v is not None and math.isfinite(v)]
+
+
 #: the smallest difference of means ``parity_in_method`` counts as a difference (points of the metric)
 PARITY_FLOOR = 0.5
 
@@ -339,8 +347,7 @@ def parity(values: list[float], reference: list[float], ddof: int = 1, digits: i
     """Whether this row's mean matches a reference row's (the same configuration in another
     precision): ``|mean - reference mean| <= max(reference std, PARITY_FLOOR)`` ->
     ``"yes (+0.12 ≤ 0.61)"`` / ``"no (-1.30 > 0.50)"``."""
-    ours = [v for v in values if v is not None and math.isfinite(v)]
-    theirs = [v for v in reference if v is not None and math.isfinite(v)]
+    ours, theirs = _finite(values), _finite(reference)
     if not ours or not theirs:
         return "–"
     delta = float(np.mean(ours)) - float(np.mean(theirs))
@@ -348,10 +355,6 @@ def parity(values: list[float], reference: list[float], ddof: int = 1, digits: i
     bound = max(spread, PARITY_FLOOR)
     ok = abs(delta) <= bound
     return f"{'yes' if ok else 'no'} ({delta:+.{digits}f} {'≤' if ok else '>'} {bound:.{digits}f})"
-
-
-def _finite(values) -> list[float]:
-    return [v for v in values if v is not None and math.isfinite(v)]
 
 
 def verdict(values: list[float], claim: dict, other: list[float] | None = None, ddof: int = 1,

@@ -15,6 +15,7 @@ are those of an uninterrupted sweep. ``--new`` starts a fresh parent instead.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
@@ -49,7 +50,7 @@ def with_sweep_checkpoints(plan: Sequence[Any], parent_run_id: str) -> list:
     sweep of the same plan never starts from a stopped one's."""
     out = []
     for child in plan:
-        tree = json.loads(json.dumps(child.runtime_params))
+        tree = copy.deepcopy(child.runtime_params)
         runtime = tree.get("runtime") or {}
         folder = str(runtime.get("checkpoint_dir") or "")
         if "/sweep/" in folder:

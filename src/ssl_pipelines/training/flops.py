@@ -16,8 +16,7 @@ def train_step_gflop(model, batch) -> float | None:
     where the profiler cannot count the step."""
     from tensorflow.python.profiler import model_analyzer, option_builder
 
-    spec = tf.nest.map_structure(lambda t: tf.TensorSpec(tf.convert_to_tensor(t).shape, tf.convert_to_tensor(t).dtype),
-                                 batch)
+    spec = tf.nest.map_structure(lambda t: tf.TensorSpec.from_tensor(tf.convert_to_tensor(t)), batch)
     try:
         graph = tf.function(model.train_step).get_concrete_function(spec).graph
         options = option_builder.ProfileOptionBuilder(option_builder.ProfileOptionBuilder.float_operation())
